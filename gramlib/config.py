@@ -81,6 +81,8 @@ class NatHearConfig:
     loc_clips: int = 400  # per localization task (words, events)
     t60_clips: int = 300  # per T60 task (words, events), no added noise
     seed_offset: int = 1000
+    # <name>-loc / <name>-t60 tasks and the dry task each is built from (real HEAR: e.g. speech_commands-v0.0.2-5h)
+    loc_sources: dict[str, str] = field(default_factory=lambda: {"words": "words", "events": "events"})
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,8 @@ class ModelConfig:
     mamba_expand: int = 2
     mamba_headdim: int = 32
     mamba_chunk: int = 32
+    mamba_depth: Optional[int] = None  # None: parameter-matched to the Transformer encoder (see mamba.py)
+    mamba_bidirectional: bool = True  # weight-tied forward + reversed scan; the authors' GRAM-M was causal
 
 
 @dataclass(frozen=True)
@@ -150,11 +154,13 @@ class EvaluateConfig:
     embed_batch: int = 32
     ablation_tasks: tuple[str, ...] = ("words", "words-loc")
     probe_seed: int = 42
+    standardize_inputs: bool = True  # z-score embeddings with the train split's statistics (heareval: raw)
 
 
 @dataclass(frozen=True)
 class BaselinesConfig:
     names: tuple[str, ...] = ("naive", "intensity", "gcc-hrtf", "random-gram")
+    naive_dim: int = 512  # random-projection width; hearbaseline's naive uses 4096 (slow probes on CPU)
 
 
 @dataclass(frozen=True)
@@ -168,6 +174,14 @@ class SeldConfig:
     dataset_format: Literal["synthetic", "tut2018", "tau2019", "dcase2020", "starss23"] = "synthetic"
     epochs: int = 60
     head: Literal["linear", "mlp"] = "linear"
+    output: Literal["accdoa", "multi-accdoa"] = "accdoa"  # the paper's probe used single ACCDOA
+    subset: Optional[str] = None  # tut2018: "ov1_split1" etc. (or "ov1": every split, averaged)
+    test_fold: Optional[int] = None  # tau2019 / dcase2020 (2020 layout); None: fold 1, the DCASE setup
+    val_fraction: float = 0.2  # share of TRAIN recordings held out for model selection (never the test fold)
+    chunk_s: float = 20.0  # recordings are embedded in chunks of this length to bound memory
+    lr: float = 1.0e-3
+    batch_frames: int = 512  # 100-ms frames per probe step
+    synth_sample_rate_hz: int = 24000  # the synthetic set is written at the DCASE rate, then resampled
 
 
 @dataclass(frozen=True)
