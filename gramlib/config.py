@@ -137,6 +137,8 @@ class TrainConfig:
     lambda_clean: float = 0.0  # probability that an example is dry and channel-duplicated
     data_fraction: float = 1.0  # share of the pre-training pool used (Fig 2A)
     checkpoint_every: int = 200
+    keep_checkpoints: int = 3  # newest resumable checkpoints kept on disk
+    curve_points: int = 0  # evenly spaced weight snapshots kept for learning curves (Figure 6)
     log_every: int = 20
     num_workers: int = 1
     torch_threads: int = 1
@@ -154,6 +156,8 @@ class EvaluateConfig:
     embed_batch: int = 32
     ablation_tasks: tuple[str, ...] = ("words", "words-loc")
     probe_seed: int = 42
+    curve_variants: tuple[str, ...] = ("abl-binaural", "grad-accum")  # Figure 6: score vs training step
+    curve_tasks: tuple[str, ...] = ("words",)
     standardize_inputs: bool = True  # z-score embeddings with the train split's statistics (heareval: raw)
 
 
@@ -177,6 +181,7 @@ class SeldConfig:
     output: Literal["accdoa", "multi-accdoa"] = "accdoa"  # the paper's probe used single ACCDOA
     subset: Optional[str] = None  # tut2018: "ov1_split1" etc. (or "ov1": every split, averaged)
     test_fold: Optional[int] = None  # tau2019 / dcase2020 (2020 layout); None: fold 1, the DCASE setup
+    azimuth_sign: Literal[1, -1] = 1  # -1 mirrors label azimuths (see seld_foa.check_foa_convention)
     val_fraction: float = 0.2  # share of TRAIN recordings held out for model selection (never the test fold)
     chunk_s: float = 20.0  # recordings are embedded in chunks of this length to bound memory
     lr: float = 1.0e-3
