@@ -69,10 +69,11 @@ class Run:
     def __init__(self, out_dir: Path, *, fmt: str, model_cfg: ModelConfig, train_cfg: TrainConfig,
                  features_cfg: FeaturesConfig, data: TrainData, steps: int, seed: int,
                  snr_db=(5.0, 40.0), rank: int = 0, world: int = 1, device: str | None = None,
-                 meta: dict | None = None):
+                 live_dir: Path | None = None, meta: dict | None = None):
         self.out_dir, self.fmt, self.cfg, self.steps, self.seed = Path(out_dir), fmt, train_cfg, steps, seed
         self.model_cfg, self.features_cfg, self.meta = model_cfg, features_cfg, meta or {}
         self.rank, self.world = rank, world
+        self.live_dir = Path(live_dir) if live_dir else self.out_dir / "dvclive"
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.extractor, self.model = build_model(fmt, model_cfg, features_cfg, seed)
         self.extractor.to(self.device)
@@ -158,6 +159,8 @@ class Run:
             self._log(live, total, lr, rate)
             if self.step % self.cfg.checkpoint_every == 0 or self.step == self.steps:
                 self._checkpoint()
+            if self.step in self.curve_steps():
+                self._snapshot()
         bar.close()
         return self._finish(live, last_loss, time.perf_counter() - t0)
 
@@ -173,7 +176,7 @@ class Run:
             return None
         from dvclive import Live
 
-        live = Live(str(self.out_dir / "dvclive"), resume=self.step > 0, save_dvc_exp=False, dvcyaml=False,
+        live = Live(str(self.live_dir), resume=self.step > 0, save_dvc_exp=False, dvcyaml=False,
                     report=None)
         _truncate_live(live, self.step)
         return live
@@ -189,9 +192,21 @@ class Run:
 
     def _checkpoint(self) -> None:
         if self.rank == 0:
-            trainstate.save_state(self.ckpt_dir, self.step, self.model, self.optimizer)
+            trainstate.save_state(self.ckpt_dir, self.step, self.model, self.optimizer, config=self.config_dict(),
+                                  keep=self.cfg.keep_checkpoints)
         if self.world > 1:
             torch.distributed.barrier()
+
+    def curve_steps(self) -> set[int]:
+        """Steps whose weights are kept for a learning curve (``train.curve_points`` evenly spaced)."""
+        n = self.cfg.curve_points
+        return {round(self.steps * k / n) for k in range(1, n + 1)} if n else set()
+
+    def _snapshot(self) -> None:
+        from .checkpoint import save_checkpoint
+
+        if self.rank == 0:
+            save_checkpoint(self.out_dir / "curve" / f"step-{self.step:07d}", self.model, config=self.config_dict())
 
     def config_dict(self) -> dict:
         return {"format": self.fmt, "in_channels": self.extractor.n_channels,

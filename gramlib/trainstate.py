@@ -15,7 +15,6 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-KEEP = 2  # checkpoints kept besides the newest
 
 
 def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
@@ -29,8 +28,12 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
 
 
 def save_state(ckpt_dir: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-               extra: dict | None = None) -> Path:
-    """Write the state after ``step`` completed steps; prune all but the newest ``KEEP + 1``."""
+               *, config: dict, keep: int = 3, extra: dict | None = None) -> Path:
+    """Write the state after ``step`` completed steps; keep the newest ``keep`` checkpoints.
+
+    ``config`` (the model's JSON config) is written beside the weights, so every checkpoint is also
+    loadable by :func:`gramlib.checkpoint.load_gram` (Figure 6 probes intermediate checkpoints).
+    """
     ckpt_dir = Path(ckpt_dir)
     final = ckpt_dir / f"step-{step:07d}"
     tmp = ckpt_dir / f".tmp-step-{step:07d}"
@@ -41,10 +44,11 @@ def save_state(ckpt_dir: Path, step: int, model: torch.nn.Module, optimizer: tor
     tensors, meta = _optimizer_tensors(optimizer)
     tensors["rng.torch"] = torch.get_rng_state()
     save_file(tensors, str(tmp / "optimizer.safetensors"))
+    (tmp / "config.json").write_text(json.dumps(config, indent=1))
     (tmp / "state.json").write_text(json.dumps({"step": step, "optimizer": meta, **(extra or {})}, indent=1))
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
-    for old in sorted(ckpt_dir.glob("step-*"))[:-(KEEP + 1)]:
+    for old in sorted(ckpt_dir.glob("step-*"))[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
 

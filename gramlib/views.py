@@ -1,0 +1,118 @@
+"""Pictures a person would rather look at than read, for the notebooks: spectrograms, RIRs,
+direction and RT60 distributions, reconstructions. Paper figures live in :mod:`gramlib.plots`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)  # headless unless a notebook backend is already active
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .tasks import list_tasks, read_task  # noqa: E402
+
+STYLE = {"figure.dpi": 110, "axes.spines.top": False, "axes.spines.right": False, "font.size": 9,
+         "axes.titlesize": 9, "axes.labelsize": 9, "image.cmap": "magma"}
+plt.rcParams.update(STYLE)
+AMBIX = ("W", "Y", "Z", "X")
+EARS = ("left", "right")
+
+
+def channel_names(n_channels: int) -> tuple[str, ...]:
+    return {1: ("mono",), 2: EARS, 4: AMBIX}.get(n_channels, tuple(f"ch{i}" for i in range(n_channels)))
+
+
+def log_mel(audio: np.ndarray, sample_rate_hz: int = 32000, n_mels: int = 128) -> np.ndarray:
+    """(C, S) audio -> (C, F, T) log-mel in dB, for display (torchaudio, 32-ms window, 10-ms hop)."""
+    import torch
+    import torchaudio
+
+    mel = torchaudio.transforms.MelSpectrogram(sample_rate_hz, n_fft=1024, hop_length=sample_rate_hz // 100,
+                                               n_mels=n_mels, f_min=50.0, f_max=sample_rate_hz / 2)
+    with torch.no_grad():
+        spec = mel(torch.as_tensor(np.asarray(audio, np.float32)))
+    return (10 * torch.log10(spec + 1e-10)).numpy()
+
+
+def task_examples(tasks_dir: Path, split_index: int = -1) -> dict[str, tuple[str, np.ndarray]]:
+    """One (label, audio) example per task: the first clip of the last split (test or the last fold)."""
+    out = {}
+    for path in list_tasks(tasks_dir):
+        task = read_task(path)
+        split = task.splits[split_index]
+        first = task.files(split)[0]
+        out[task.name] = (str(task.labels(split)[first]), task.load(split, first))
+    return out
+
+
+def spectrogram_grid(examples: dict[str, tuple[str, np.ndarray]], *, sample_rate_hz: int = 32000,
+                     title: str = ""):
+    """One row per example, one column per channel."""
+    n_ch = max(a.shape[0] for _, a in examples.values())
+    fig, axes = plt.subplots(len(examples), n_ch, figsize=(3.2 * n_ch, 1.6 * len(examples)), squeeze=False)
+    for row, (name, (label, audio)) in zip(axes, examples.items()):
+        spec = log_mel(audio, sample_rate_hz)
+        names = channel_names(audio.shape[0])
+        for c, ax in enumerate(row):
+            if c >= spec.shape[0]:
+                ax.axis("off")
+                continue
+            dur = audio.shape[-1] / sample_rate_hz
+            ax.imshow(spec[c], origin="lower", aspect="auto", extent=(0, dur, 0, spec.shape[1]),
+                      vmin=spec.max() - 80, vmax=spec.max())
+            ax.set_title(f"{name} · {names[c]} · {label[:40]}")
+            ax.set_ylabel("mel bin")
+        row[0].set_xlabel("time (s)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def rir_plot(rirs: np.ndarray, sample_rate_hz: int = 32000, *, title: str = "", ms: float = 120.0):
+    """The first ``ms`` of each channel of one RIR (C, L), and its energy decay curve."""
+    n = rirs.shape[0]
+    t = np.arange(rirs.shape[1]) / sample_rate_hz
+    fig, axes = plt.subplots(1, 2, figsize=(9, 2.8))
+    keep = t <= ms / 1000
+    for c, name in enumerate(channel_names(n)):
+        axes[0].plot(1000 * t[keep], rirs[c, keep] + 0.0, lw=0.8, label=name)
+    axes[0].set(xlabel="time (ms)", ylabel="amplitude", title=title or "early response")
+    axes[0].legend(ncol=n, fontsize=7)
+    edc = np.cumsum(np.square(rirs[0].astype(np.float64))[::-1])[::-1]
+    axes[1].plot(t, 10 * np.log10(edc / edc[0] + 1e-12), lw=1)
+    axes[1].set(xlabel="time (s)", ylabel="energy decay (dB)", ylim=(-70, 2), title=f"Schroeder curve, {channel_names(n)[0]}")
+    fig.tight_layout()
+    return fig
+
+
+def distributions(manifest, columns: list[str], *, title: str = ""):
+    """Histograms of manifest columns (RT60, azimuth, elevation, distance...)."""
+    fig, axes = plt.subplots(1, len(columns), figsize=(2.8 * len(columns), 2.4))
+    for ax, col in zip(np.atleast_1d(axes), columns):
+        for split, part in manifest.groupby("split") if "split" in manifest else [("", manifest)]:
+            ax.hist(part[col], bins=20, alpha=0.6, label=str(split))
+        ax.set_xlabel(col)
+    np.atleast_1d(axes)[0].legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def reconstruction(crop: np.ndarray, mask_image: np.ndarray, recon: np.ndarray, *, channels: tuple[str, ...],
+                   title: str = ""):
+    """Per channel: the input crop, the masked input, and the reconstruction (all (C, T, F))."""
+    n = crop.shape[0]
+    fig, axes = plt.subplots(n, 3, figsize=(9, 1.7 * n), squeeze=False)
+    lo, hi = np.percentile(crop, [1, 99])
+    for c in range(n):
+        for ax, img, name in zip(axes[c], (crop[c], np.where(mask_image[c], np.nan, crop[c]), recon[c]),
+                                 ("input", "visible patches", "reconstruction")):
+            ax.imshow(img.T, origin="lower", aspect="auto", vmin=lo, vmax=hi)
+            ax.set_title(f"{channels[c]} · {name}")
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
