@@ -62,7 +62,7 @@ class SceneBatches(torch.utils.data.Dataset):
     @property
     def bank(self):
         if self._bank is None and self.fmt != "clean":
-            from .rooms import RirBank
+            from .rirbank import RirBank
 
             self._bank = RirBank(self.data.rir_dir)
         return self._bank

@@ -94,6 +94,9 @@ def evaluate_task(embedder, task_dir: Path, cfg: EvaluateConfig, seed: int) -> d
     embeddings, stamps, note = embed_task(embedder, task, cfg)
     labels = {s: task.labels(s) for s in task.splits}
     result = probes.evaluate_task(embeddings, task.metadata, labels, task.vocabulary, cfg, stamps, seed=seed)
+    folds = [f["predictions"] for f in result.get("folds", []) if "predictions" in f]
+    if folds:  # per-item predictions of every test fold, for error distributions and confusion matrices
+        result["predictions"] = {k: sum((f[k] for f in folds), []) for k in ("files", "true", "pred")}
     result.update(input=note, embed_seconds=time.perf_counter() - t0,
                   prediction_type=task.metadata.get("prediction_type"),
                   first_metric=task.metadata["evaluation"][0])
@@ -111,6 +114,7 @@ def score_localizer(localizer, task_dir: Path, split: str = "test") -> dict:
     labels = task.labels(split)
     truth = np.array([[labels[f][0][k] for k in ("x", "y", "z")] for f in files])
     out = {name: metrics.score(name, predicted, truth) for name in task.metadata["evaluation"]}
+    out["predictions"] = {"files": files, "true": truth.tolist(), "pred": predicted.tolist()}
     return out | {"n_test": len(files), "input": "native", "prediction_type": "localization",
                   "first_metric": task.metadata["evaluation"][0], "training": "none"}
 
@@ -136,6 +140,19 @@ def evaluate_model(name: str, embedder, suite_dirs: dict[str, Path], cfg: Evalua
     for suite, task_dir in tqdm(jobs, desc=f"evaluate {name}", unit="task", dynamic_ncols=True):
         results[f"{suite}/{task_dir.name}"] = evaluate_task(embedder, task_dir, cfg, seed)
     return {"name": name, **(meta or {}), "tasks": results, "aggregate": average(results)}
+
+
+def summary_table(results: dict[str, dict]):
+    """Models x (suite/task) table of each task's first metric (classification in %)."""
+    import pandas as pd
+
+    rows = {}
+    for name, res in results.items():
+        for key, r in res["tasks"].items():
+            metric = r["first_metric"]
+            value = r[metric] * (1 if r.get("prediction_type") in ERROR_KINDS else 100)
+            rows.setdefault(name, {})[f"{key} ({metric})"] = round(value, 3)
+    return pd.DataFrame(rows).T.sort_index(axis=1)
 
 
 def write_results(path: Path, results: dict) -> Path:

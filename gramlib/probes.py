@@ -288,6 +288,9 @@ def evaluate_task(embeddings: dict, task_metadata: dict, labels: dict, vocabular
         scores, _ = evaluate_split(head, fit.model, test, names, vocab, setting)
         results.append({**split, "scores": scores, "valid_score": fit.valid_score, "epoch": fit.epoch,
                         "postprocessing": fit.postprocessing, "n_test": len(test.files)})
+        if kind in ("localization", "regression"):  # per-item predictions for error plots
+            results[-1]["predictions"] = {"files": list(test.files), "true": test.y.tolist(),
+                                          "pred": head.predict(fit.model, test.x).tolist()}
     out = {"task": task_metadata.get("task_name"), "kind": kind}
     for name in names:
         values = np.array([r["scores"][name] for r in results], np.float64)

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg", force=False)  # headless unless a notebook backend is already active
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from .tasks import list_tasks, read_task  # noqa: E402
+from .tasks import list_tasks, read_task
 
 STYLE = {"figure.dpi": 110, "axes.spines.top": False, "axes.spines.right": False, "font.size": 9,
          "axes.titlesize": 9, "axes.labelsize": 9, "image.cmap": "magma"}
@@ -116,3 +113,57 @@ def reconstruction(crop: np.ndarray, mask_image: np.ndarray, recon: np.ndarray, 
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def _tsv(path: Path):
+    import pandas as pd
+
+    return pd.read_csv(path, sep="\t") if Path(path).is_file() else None
+
+
+def training_curves(live_dir: Path, *, title: str = ""):
+    """Loss, learning rate and throughput logged by DVCLive during pre-training."""
+    base = Path(live_dir) / "plots" / "metrics" / "train"
+    names = [("loss", "masked-patch MSE"), ("lr", "learning rate"), ("crops_per_s", "2-s crops / s")]
+    fig, axes = plt.subplots(1, 3, figsize=(10, 2.6))
+    for ax, (name, label) in zip(axes, names):
+        df = _tsv(base / f"{name}.tsv")
+        if df is None:
+            ax.text(0.5, 0.5, f"no {name}.tsv in {base}", ha="center", transform=ax.transAxes)
+            continue
+        ax.plot(df["step"], df[name], lw=1)
+        ax.set(xlabel="step", ylabel=label)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def doa_scatter(result: dict, *, title: str = ""):
+    """Predicted vs true azimuth and elevation of every localization task with stored predictions."""
+    tasks = {k: r for k, r in result.get("tasks", {}).items() if r.get("predictions")
+             and r.get("prediction_type") == "localization"}
+    if not tasks:
+        return None
+    fig, axes = plt.subplots(2, len(tasks), figsize=(3 * len(tasks), 5.4), squeeze=False)
+    for col, (key, r) in enumerate(sorted(tasks.items())):
+        true = np.asarray(r["predictions"]["true"], float)
+        pred = np.asarray(r["predictions"]["pred"], float)
+        for row, (fn, name, lim) in enumerate(((_azimuth, "azimuth", 180), (_elevation, "elevation", 90))):
+            ax = axes[row, col]
+            ax.scatter(fn(true), fn(pred), s=6, alpha=0.6)
+            ax.plot([-lim, lim], [-lim, lim], color="grey", lw=0.6)
+            ax.set(xlim=(-lim, lim), ylim=(-lim, lim), xlabel=f"true {name} (deg)", ylabel=f"predicted {name}")
+            if row == 0:
+                ax.set_title(f"{key}\nmedian error {r.get('median_angular_error_deg', float('nan')):.1f} deg")
+    fig.suptitle(f"{title} (azimuth: 0 = front, +90 = left)")
+    fig.tight_layout()
+    return fig
+
+
+def _azimuth(v: np.ndarray) -> np.ndarray:
+    return np.degrees(np.arctan2(v[:, 1], v[:, 0]))
+
+
+def _elevation(v: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(v, axis=1).clip(1e-12)
+    return np.degrees(np.arcsin(np.clip(v[:, 2] / norm, -1, 1)))
