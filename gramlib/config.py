@@ -193,6 +193,7 @@ class SeldConfig:
 class FiguresConfig:
     score_pool: tuple[str, ...] = ("gram-binaural", "gram-binaural-time", "gram-ambisonics", "gram-clean", "naive")
     dpi: int = 150
+    figure1_variant: str = "gram-binaural"  # the model whose reconstruction Figure 1 shows
 
 
 @dataclass(frozen=True)

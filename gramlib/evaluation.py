@@ -216,7 +216,7 @@ def learning_curve(model_dir: Path, dirs: dict[str, Path], cfg: EvaluateConfig, 
 
 def evaluate_baselines(params: dict, paths) -> dict[str, dict]:
     """The ``baselines`` stage: each reference model through the same code, one JSON each."""
-    from . import baselines, config
+    from . import baselines, config, hear
     from .sources import tasks_source
 
     cfg = config.section(params, "evaluate")
@@ -224,11 +224,11 @@ def evaluate_baselines(params: dict, paths) -> dict[str, dict]:
     dirs = suites(tasks_source(paths.sources), paths.nathear)
     out = {}
     for name in bcfg.names:
-        model = baselines.load_baseline(name, bcfg)
+        model = hear.random_gram(params) if name == "random-gram" else baselines.load_baseline(name, bcfg)
         if hasattr(model, "localize"):
             out[name] = localizer_results(name, model, dirs)
         else:
-            fmt = getattr(model, "format", "mono")
+            fmt = getattr(model, "format", "mono") if name != "random-gram" else "binaural"
             out[name] = evaluate_model(name, model, dirs, cfg, int(params["seed"]),
                                        meta={"kind": "baseline", "format": fmt})
         write_results(paths.eval_json(name), out[name])

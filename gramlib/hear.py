@@ -148,3 +148,17 @@ def get_scene_embeddings(audio: torch.Tensor, model: GRAMEmbedder) -> torch.Tens
 
 def get_cls_embeddings(audio: torch.Tensor, model: GRAMEmbedder) -> torch.Tensor:
     return model.cls_embeddings(audio)
+
+
+def random_gram(params: dict, variant: str = "gram-binaural") -> GRAMEmbedder:
+    """An untrained GRAM (random weights, seeded) with ``variant``'s configuration: a control baseline."""
+    from dataclasses import asdict
+
+    from . import config
+    from .train import build_model
+
+    spec, model_cfg, _ = config.resolve_variant(params, variant)
+    features_cfg = config.section(params, "features")
+    extractor, model = build_model(spec.format, model_cfg, features_cfg, seed=int(params["seed"]))
+    cfg = {"format": spec.format, "features": asdict(features_cfg), "model": asdict(model_cfg), "trained": False}
+    return GRAMEmbedder(extractor, model.eval(), cfg)

@@ -86,11 +86,27 @@ class Run:
 
     # ---------------------------------------------------------------- setup
     def _resume(self) -> int:
+        """Continue from the newest checkpoint of *this* configuration; a changed one starts afresh."""
         last = trainstate.latest(self.ckpt_dir)
         if last is None:
             return 0
+        if trainstate.fingerprint_of(last) != self.fingerprint():
+            print(f"{self.out_dir}: checkpoints were made with another configuration; starting from step 0")
+            trainstate.clear(self.ckpt_dir)
+            trainstate.clear(self.out_dir / "curve")
+            return 0
         state = trainstate.load_state(last, self.model, self.optimizer)
         return int(state["step"])
+
+    def fingerprint(self) -> str:
+        """A hash of everything that shapes the run (not of bookkeeping like log or checkpoint intervals)."""
+        import hashlib
+
+        cfg = self.config_dict()
+        cfg["train"] = {k: v for k, v in cfg["train"].items()
+                        if k not in ("checkpoint_every", "keep_checkpoints", "log_every", "num_workers", "torch_threads")}
+        cfg.pop("profile", None)
+        return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def _wrap(self):
         net = self.model
@@ -193,7 +209,7 @@ class Run:
     def _checkpoint(self) -> None:
         if self.rank == 0:
             trainstate.save_state(self.ckpt_dir, self.step, self.model, self.optimizer, config=self.config_dict(),
-                                  keep=self.cfg.keep_checkpoints)
+                                  keep=self.cfg.keep_checkpoints, extra={"fingerprint": self.fingerprint()})
         if self.world > 1:
             torch.distributed.barrier()
 

@@ -75,3 +75,14 @@ def load_state(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimi
         per_param.setdefault(int(pid), {})[name] = value
     optimizer.load_state_dict({"state": per_param, "param_groups": state["optimizer"]["param_groups"]})
     return state
+
+
+def fingerprint_of(path: Path) -> str | None:
+    """The configuration fingerprint a checkpoint was saved with (None for older checkpoints)."""
+    return json.loads((Path(path) / "state.json").read_text()).get("fingerprint")
+
+
+def clear(ckpt_dir: Path) -> None:
+    """Remove every checkpoint of a folder (a run with another configuration starts over)."""
+    for old in Path(ckpt_dir).glob("*step-*"):
+        shutil.rmtree(old, ignore_errors=True)

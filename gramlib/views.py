@@ -167,3 +167,30 @@ def _azimuth(v: np.ndarray) -> np.ndarray:
 def _elevation(v: np.ndarray) -> np.ndarray:
     norm = np.linalg.norm(v, axis=1).clip(1e-12)
     return np.degrees(np.arcsin(np.clip(v[:, 2] / norm, -1, 1)))
+
+
+def same_item(tasks_dir: Path, nathear_dir: Path, task_name: str) -> dict[str, tuple[str, np.ndarray]]:
+    """The first test item of a task as dry HEAR audio and as each Nat-HEAR format (same file name)."""
+    dry = read_task(Path(tasks_dir) / task_name)
+    split = dry.splits[-1]
+    first = dry.files(split)[0]
+    out = {f"HEAR · {task_name}": (str(dry.labels(split)[first]), dry.load(split, first))}
+    for fmt in ("binaural", "foa"):
+        path = Path(nathear_dir) / fmt / task_name
+        if path.is_dir():
+            task = read_task(path)
+            out[f"Nat-HEAR {fmt}"] = (str(task.labels(split)[first]), task.load(split, first))
+    return out
+
+
+def task_items(nathear_dir: Path, task_names: list[str]):
+    """The ``items.csv`` sidecars of Nat-HEAR tasks in both formats, stacked (format and task columns)."""
+    import pandas as pd
+
+    frames = []
+    for fmt in ("binaural", "foa"):
+        for name in task_names:
+            path = Path(nathear_dir) / fmt / name / "items.csv"
+            if path.is_file():
+                frames.append(pd.read_csv(path).assign(format=fmt, task=name))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
