@@ -9,7 +9,6 @@ STAMP := $(VENV)/.installed
 export DVC_NO_ANALYTICS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 export ITERATIVE_DO_NOT_TRACK := 1
-export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 # On 2 cores torch's busy-waiting OpenMP threads stall each other; passive waiting avoids it.
 export OMP_WAIT_POLICY := PASSIVE

@@ -29,12 +29,14 @@ from .paths import Paths
 DEMO_VARIANTS = {"foa": "gram-ambisonics", "binaural": "gram-binaural", "clean": "gram-clean"}
 # Demo sizes over the dataclass defaults of gramlib.config (why a value is what it is, where not obvious).
 DEMO = {
-    "sources": {"pretrain_clips": 6, "noise_train_clips": 2, "noise_test_clips": 2,
+    # 4-s pre-training scenes (padded to 512 frames, not 10 s to 1024): half the memory of training (Binder: 2 GB)
+    "sources": {"pretrain_clips": 6, "clip_s": 4.0, "noise_train_clips": 2, "noise_test_clips": 2, "noise_clip_s": 4.0,
                 # words feed words-loc (1-s clips); events give 2-s clips for reconstructions
                 "task_clips": {"words": 20, "events": 15, "pitch": 0, "count": 0, "family": 0, "dcase": 0}},
     "rooms": {"train_rooms": 3, "test_rooms": 3,  # 3 test rooms: the loc tasks need disjoint train/valid/test rooms
               "sets_per_room": 2, "max_order": 3, "rir_s": 0.5},
     "nathear": {"loc_clips": 30, "t60_clips": 3, "loc_sources": {"words": "words"}},
+    "features": {"clip_frames": 512},
     "model": {"embed_dim": 64, "depth": 2, "heads": 2, "decoder_dim": 64, "decoder_depth": 1, "decoder_heads": 4},
     "train": {"batch_clips": 2, "n_crops": 4, "warmup_steps": 2, "lr": 1.0e-3, "log_every": 1,
               "num_workers": 0},  # no worker process: one CPU, 2 GB (Binder)
@@ -70,6 +72,9 @@ def build_demo(root: Path | str | None = None, *, steps: int = 20, formats=("foa
     record = {"params": params}
     if (root / MARKER).is_file() and json.loads((root / MARKER).read_text()).get("params") == params:
         return Paths(root.resolve())
+    if (root / config.PARAMS_FILE).is_file() and not (root / MARKER).is_file():
+        raise ValueError(f"{root} holds a params.yaml that is not a demo's (a project?); the demo would replace its "
+                         "data/ and models/: choose an empty or new folder")
     root.mkdir(parents=True, exist_ok=True)
     (root / config.PARAMS_FILE).write_text(yaml.safe_dump(params, sort_keys=False))
     params = config.load_params(root / config.PARAMS_FILE)  # checked like any params.yaml
@@ -109,6 +114,8 @@ def project(model_dir: Path | str, *, build_demo_data: bool | None = None, demo_
             raise FileNotFoundError(f"no trained model in {model_dir} (or no data/ beside it): run `dvc repro` "
                                     "in the project first, or set build_demo_data=True for a tiny demo model")
     fmt = fmt or next((f for f, v in DEMO_VARIANTS.items() if v == model_dir.name), "foa")
+    if build_demo_data is None:
+        print(f"no trained model {model_dir} with data/nathear beside it here: building a tiny demo project instead")
     paths = build_demo(demo_dir, steps=steps, formats=(fmt,), seed=seed)
     return paths, paths.model(DEMO_VARIANTS[fmt])
 

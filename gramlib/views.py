@@ -194,3 +194,49 @@ def task_items(nathear_dir: Path, task_names: list[str]):
             if path.is_file():
                 frames.append(pd.read_csv(path).assign(format=fmt, task=name))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def feature_maps(feats: np.ndarray, channels: tuple[str, ...], *, title: str = ""):
+    """Model input features (C, T, F) at 10 ms per frame, one panel per channel: log-mels in the
+    colour map of the spectrograms, FOA intensity-vector channels (I_x, I_y, I_z, in [-1, 1]) diverging."""
+    n = feats.shape[0]
+    cols = min(n, 4)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.0 * rows), squeeze=False)
+    for c, ax in enumerate(axes.flat):
+        if c >= n:
+            ax.axis("off")
+            continue
+        intensity = channels[c].startswith("I_")
+        img = ax.imshow(feats[c].T, origin="lower", aspect="auto", extent=(0, feats.shape[1] / 100, 0, feats.shape[2]),
+                        cmap="RdBu_r" if intensity else None, vmin=-1 if intensity else None, vmax=1 if intensity else None)
+        ax.set(title=channels[c], xlabel="time (s)", ylabel="mel bin" if c % cols == 0 else None)
+        if intensity:
+            fig.colorbar(img, ax=ax, fraction=0.05)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def doa_polar(estimates: dict[str, dict], *, truth: dict | None = None, title: str = ""):
+    """Directions on a top-view polar plot: azimuth around (0° = front at the top, +90° = left,
+    counter-clockwise), radius cos(elevation) (the rim is the horizon, the centre straight up or down;
+    hollow markers lie below the horizon). ``estimates``: {label: {"azimuth_deg", "elevation_deg"}}."""
+    fig = plt.figure(figsize=(4.2, 4.2))
+    ax = fig.add_subplot(projection="polar")
+    ax.set_theta_zero_location("N")
+    ax.set_theta_direction(1)  # counter-clockwise: +90° (left) on the left
+    points = ([("true", truth, "k", "*")] if truth else []) + \
+        [(label, d, f"C{i}", "o") for i, (label, d) in enumerate(estimates.items())]
+    for label, d, colour, marker in points:
+        el = float(d["elevation_deg"])
+        ax.plot(np.radians(d["azimuth_deg"]), np.cos(np.radians(el)), marker, ms=12 if marker == "*" else 9,
+                color=colour, mfc=colour if el >= 0 else "none",
+                label=f"{label}: az {d['azimuth_deg']:.0f}°, el {el:.0f}°")
+    ax.set_ylim(0, 1.05)
+    ax.set_yticks([np.cos(np.radians(60)), np.cos(np.radians(30)), 1.0], ["60°", "30°", "0°"], fontsize=7)
+    ax.set_xticks(np.radians([0, 90, 180, 270]), ["front 0°", "left 90°", "back 180°", "right 270°"])
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.08))
+    ax.set_title(title or "direction of arrival (top view; radius = cos elevation)")
+    fig.tight_layout()
+    return fig
