@@ -163,6 +163,8 @@ class Run:
                 self._check(loss)
                 loss.backward()
                 total += loss.item()
+            if self.world > 1:  # log the loss of the global batch, not of this rank's share
+                total = _mean_over_ranks(total, self.device)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
@@ -246,6 +248,12 @@ class Run:
             if live is not None:
                 live.end()
         return summary
+
+
+def _mean_over_ranks(value: float, device) -> float:
+    t = torch.tensor([value], dtype=torch.float64, device=device)
+    torch.distributed.all_reduce(t)
+    return t.item() / torch.distributed.get_world_size()
 
 
 def _truncate_live(live, step: int) -> None:
