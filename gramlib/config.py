@@ -149,7 +149,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    probe_grid: Literal["smoke", "cpu", "full"] = "cpu"
+    probe_grid: Literal["smoke", "cpu", "reduced", "full"] = "cpu"
     max_epochs: int = 200
     patience_checks: int = 20
     check_every: int = 3

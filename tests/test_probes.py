@@ -25,7 +25,8 @@ def scene_task(rng, n=100, k=3, dim=16, noise=0.3, folds=None):
 
 def test_grids_follow_heareval_order():
     full = probes.probe_grid("full")
-    assert len(full) == 8 and len(probes.probe_grid("cpu")) == 3 and len(probes.probe_grid("smoke")) == 1
+    assert len(full) == 8 and len(probes.probe_grid("reduced")) == 3 and len(probes.probe_grid("smoke")) == 1
+    assert probes.probe_grid("cpu") == probes.probe_grid("reduced")[:1]
     # heareval 2021.1.3 trial order (sklearn ParameterGrid shuffled by random.seed(42)), first three
     assert [(p["hidden_layers"], p["initialization"], p["lr"]) for p in full[:3]] == [
         (1, "xavier_normal", 1e-4), (2, "xavier_uniform", 1e-3), (1, "xavier_normal", 1e-3)]
