@@ -4,7 +4,7 @@
 
 One training step = forward + backward + AdamW on a batch of normalised binaural crops (2 x 200 x 128,
 frame patching: 200 tokens, 80 % masked). Sizes come from params.yaml: ``tiny`` is the cpu profile's
-model (192-d x 6, 3 heads; decoder 128-d x 2, 8 heads), ``base`` the paper profile's (768 x 12;
+model (128-d x 4, 4 heads; decoder 64-d x 1, 8 heads), ``base`` the paper profile's (768 x 12;
 decoder 512 x 8). Per size it times
 
 * ``gram-mw``      -- GRAM as trained: our pre-LN blocks + the multi-window decoder;
@@ -33,7 +33,7 @@ def parse_args():
     parser.add_argument("--sizes", nargs="+", default=["tiny", "base"], choices=["tiny", "base"])
     parser.add_argument("--steps", type=int, default=5, help="timed steps per model (tiny)")
     parser.add_argument("--base-steps", type=int, default=2, help="timed steps per model (base)")
-    parser.add_argument("--batch", type=int, default=64, help="crops per step (tiny); the cpu profile's 4 x 16")
+    parser.add_argument("--batch", type=int, default=32, help="crops per step (tiny); the cpu profile's 2 x 16")
     parser.add_argument("--base-batch", type=int, default=8, help="crops per step (base)")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
     return parser.parse_args()

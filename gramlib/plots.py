@@ -36,7 +36,7 @@ import pandas as pd  # noqa: E402
 from .results import SUITE_LABELS, axis_metric, axis_scores, hear_minus_nathear  # noqa: E402
 from .views import STYLE  # noqa: E402
 
-NAMES = tuple(f"figure_{k}" for k in range(1, 7))
+NAMES = tuple(f"figure_{k}" for k in range(1, 7)) + ("figure_seld",)
 FIGURES = tuple(f"{name}.{ext}" for name in NAMES for ext in ("png", "pdf"))  # what the figures stage declares
 SUITE_COLORS = {"hear": "C0", "nathear": "C1"}
 LOC_COLOR = "0.35"
@@ -179,16 +179,18 @@ def figure_5(df: pd.DataFrame):
 
 
 def render_all(eval_dir: Path | str, train_dir: Path | str, out_dir: Path | str, scene: dict, *, dpi: int = 150,
-               pretrain_clips: int | None = None) -> list[Path]:
+               pretrain_clips: int | None = None, seld_dir: Path | str | None = None) -> list[Path]:
     """Every figure of :data:`FIGURES`, from the metrics JSONs (and detail sidecars) in ``eval_dir``, the
     DVCLive logs under ``train_dir`` and the Figure 1 ``scene``; written to ``out_dir``."""
     from .results import load_results, tidy
+    from .tables import table_seld
 
     results = load_results(eval_dir)
     df = tidy(results)
     makers = {"figure_1": lambda: figure_1(scene), "figure_2": lambda: figure_2(df, pretrain_clips=pretrain_clips),
               "figure_3": lambda: figure_3(load_results(eval_dir, detail=True)), "figure_4": lambda: figure_4(df),
-              "figure_5": lambda: figure_5(df), "figure_6": lambda: figure_6(results, train_dir)}
+              "figure_5": lambda: figure_5(df), "figure_6": lambda: figure_6(results, train_dir),
+              "figure_seld": lambda: figure_seld(table_seld(seld_dir) if seld_dir and Path(seld_dir).is_dir() else None)}
     paths = []
     for name in NAMES:
         fig = makers[name]()
@@ -198,4 +200,4 @@ def render_all(eval_dir: Path | str, train_dir: Path | str, out_dir: Path | str,
 
 
 # Figures 1, 3 and 6 (bottom import: plots_extra uses the helpers above).
-from .plots_extra import figure_1, figure_3, figure_6  # noqa: E402,F401
+from .plots_extra import figure_1, figure_3, figure_6, figure_seld  # noqa: E402,F401

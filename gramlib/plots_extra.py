@@ -231,3 +231,35 @@ def figure_6(results: dict[str, dict], train_dir: Path | str, *, axis: str = "ba
         message(ax, f"no DVCLive loss logs under {train_dir} for {list(models) or 'axis ' + repr(axis)}")
     fig.tight_layout()
     return fig
+
+
+@styled
+def figure_seld(table: pd.DataFrame):
+    """SELD on DCASE-format recordings: the frozen-GRAM probe beside the no-learning intensity baselines.
+
+    ``table``: :func:`gramlib.tables.table_seld` (one row per run and system). Panel A: the unitless
+    DCASE 2021+ scores (ER20, F20, LR_CD, SELD; 1-s ER and F of the 2019 metrics); panel B: the
+    localization errors in degrees (LE_CD and the 2019-style DoA error).
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), gridspec_kw={"width_ratios": [3, 2]})
+    if table is None or table.empty:
+        for ax in axes:
+            message(ax, "no SELD results (run the seld stage)")
+        return fig
+    labels = [f"{r.run} · {r.system}" for r in table.itertuples()]
+    for ax, metrics, ylabel in ((axes[0], ["ER20", "F20", "LR_CD", "SELD", "ER_1s", "F_1s"], "score"),
+                                (axes[1], ["LE_CD_deg", "DOA_error_deg"], "degrees")):
+        present = [m for m in metrics if m in table and table[m].notna().any()]
+        if not present:
+            message(ax, "no such metrics")
+            continue
+        width = 0.8 / len(table)
+        for i, (label, (_, row)) in enumerate(zip(labels, table.iterrows())):
+            ax.bar(np.arange(len(present)) + i * width, [row.get(m, np.nan) for m in present], width, label=label)
+        ax.set_xticks(np.arange(len(present)) + 0.4 - width / 2, present)
+        ax.set_ylabel(ylabel)
+    axes[0].set_title("A · detection and SELD scores (ER, SELD: lower is better)")
+    axes[1].set_title("B · localization error")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig

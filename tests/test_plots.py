@@ -202,7 +202,7 @@ def test_figure_1_draws_the_example(rng):
 
 # -------------------------------------------------------------------------------------------- saving
 def test_save_writes_declared_small_files(tmp_path, rng):
-    assert plots.FIGURES[:2] == ("figure_1.png", "figure_1.pdf") and len(plots.FIGURES) == 12
+    assert plots.FIGURES[:2] == ("figure_1.png", "figure_1.pdf") and len(plots.FIGURES) == 14
     fig, ax = plt.subplots(figsize=(3, 2))
     ax.imshow(rng.normal(size=(64, 64)))  # noise: a PNG that does not compress
     paths = plots.save(fig, tmp_path, "figure_5", dpi=100)
@@ -224,3 +224,17 @@ def test_render_all_writes_every_declared_figure(tmp_path, res, rng):
     paths = plots.render_all(eval_dir, tmp_path / "train", tmp_path / "figures", scene(rng, mask), dpi=60)
     assert sorted(p.name for p in paths) == sorted(plots.FIGURES)
     assert json.loads((eval_dir / "naive.json").read_text())["name"] == "naive"
+
+
+def test_figure_seld_draws_the_table_it_is_given():
+    import pandas as pd
+
+    table = pd.DataFrame([{"run": "gram-ambisonics", "system": "probe", "ER20": 0.5, "F20": 0.6, "LE_CD_deg": 20.0},
+                          {"run": "gram-ambisonics", "system": "intensity_oracle", "ER20": 0.7, "F20": 0.4,
+                           "LE_CD_deg": 40.0}])
+    fig = plots.figure_seld(table)
+    heights = [p.get_height() for p in fig.axes[0].patches]
+    assert heights == [0.5, 0.6, 0.7, 0.4]
+    table.loc[0, "F20"] = 0.9
+    assert [p.get_height() for p in plots.figure_seld(table).axes[0].patches][1] == 0.9
+    assert "no SELD results" in plots.figure_seld(None).axes[0].texts[0].get_text()
