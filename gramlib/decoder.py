@@ -6,8 +6,11 @@
 The decoder gives every attention head its own window: head h attends only inside non-overlapping
 blocks of ``w_h`` consecutive tokens of the flattened (frequency-major) sequence, with a learnable
 relative-position bias inside the block, or globally when ``w_h = 0`` -- MW-MAE's local-global
-attention as the authors configure it (``gram-reference.md`` §3.3). The windows become one additive
-(heads, N, N) mask, built once per grid, so all heads run in a single SDPA call.
+attention as the authors configure it (``gram-reference.md`` §3.3). Heads are grouped by window: a
+global group runs plain SDPA over all N tokens; a local group of window w reshapes the tokens into
+N / w blocks and runs SDPA inside each block with its (w, w) bias -- N * w work instead of N^2, and no
+(H, N, N) mask is ever materialised. Windows that do not divide N (explicit ones only) fall back to one
+additive (H, N, N) mask, built once per grid, in a single SDPA call.
 
 Window rule, used when ``ModelConfig.decoder_windows`` is None (N tokens, H heads):
 
@@ -45,15 +48,42 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
 
-    def attend(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Each head's output before the projection: (B, N, D) -> (B, H, N, D / H)."""
+    def attend(self, x: torch.Tensor, attn_mask: torch.Tensor | list | None = None) -> torch.Tensor:
+        """Each head's output before the projection: (B, N, D) -> (B, H, N, D / H).
+
+        ``attn_mask``: None, an additive (H, N, N) mask, or window groups (:func:`windowed_attention`).
+        """
         q, k, v = rearrange(self.qkv(x), "b n (three h d) -> three b h n d", three=3, h=self.heads)
+        if isinstance(attn_mask, list):
+            return windowed_attention(q, k, v, attn_mask)
         if attn_mask is not None:
             attn_mask = attn_mask.to(q.dtype)  # SDPA wants the query's dtype (bf16 under autocast)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
 
-    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | list | None = None) -> torch.Tensor:
         return self.proj(rearrange(self.attend(x, attn_mask), "b h n d -> b n (h d)"))
+
+
+def windowed_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, groups: list) -> torch.Tensor:
+    """Per-head windowed attention; q, k, v (B, H, N, d) -> (B, H, N, d).
+
+    ``groups``: (window, head indices (h,), bias (h, w, w) or None) with window 0 = global; every local
+    window divides N, and the blocks are the aligned runs of w consecutive tokens.
+    """
+    B, H, N, d = q.shape
+    parts, order = [], []
+    for w, heads, bias in groups:
+        qh, kh, vh = q[:, heads], k[:, heads], v[:, heads]  # (B, h, N, d)
+        if w == 0:
+            out = F.scaled_dot_product_attention(qh, kh, vh)
+        else:
+            qb, kb, vb = (t.reshape(B, len(heads), N // w, w, d) for t in (qh, kh, vh))  # (B, h, N/w, w, d)
+            out = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=bias[:, None].to(q.dtype))
+            out = out.reshape(B, len(heads), N, d)
+        parts.append(out)
+        order.append(heads)
+    inverse = torch.argsort(torch.cat(order))
+    return torch.cat(parts, dim=1)[:, inverse]
 
 
 class Block(nn.Module):
@@ -132,18 +162,37 @@ class MultiWindowDecoder(nn.Module):
         self.norm = nn.LayerNorm(dim, eps=LN_EPS)
         self.head = nn.Linear(dim, patch_dim)
         self.local = any(w > 0 for w in self.windows)
+        self.blocked = self.local and all(w == 0 or n_tokens % w == 0 for w in self.windows)
         if self.local:  # all-global heads need no mask: plain SDPA, flash kernels on GPU
             allowed, index, n_table = window_layout(self.windows, n_tokens)
             self.register_buffer("allowed", allowed, persistent=False)  # (H, N, N)
             self.register_buffer("bias_index", index, persistent=False)  # (H, N, N)
             self.rel_bias = nn.Parameter(torch.zeros(depth, n_table - 1))  # per layer, per head and offset
 
-    def attn_masks(self) -> list[torch.Tensor | None]:
-        """One additive (H, N, N) mask per layer: relative bias inside a window, -inf outside."""
+    def attn_masks(self) -> list:
+        """Per layer: window groups with their (w, w) biases (the fast path), or one additive (H, N, N)
+        mask (relative bias inside a window, -inf outside) when a window does not divide N."""
         if not self.local:
             return [None] * len(self.blocks)
+        if self.blocked:
+            return [self.window_groups(layer) for layer in range(len(self.blocks))]
+        return self.dense_masks()
+
+    def dense_masks(self) -> list[torch.Tensor]:
+        """One additive (H, N, N) mask per layer (the reference the blocked path is tested against)."""
         table = F.pad(self.rel_bias, (0, 1))  # (depth, n_table): the last entry is the fixed 0
         return [t[self.bias_index].masked_fill(~self.allowed, float("-inf")) for t in table]
+
+    def window_groups(self, layer: int) -> list:
+        """(window, head indices, bias (h, w, w) or None) per distinct window of this layer."""
+        table = F.pad(self.rel_bias[layer], (0, 1))  # (n_table,): the last entry is the fixed 0
+        groups = []
+        for w in sorted(set(self.windows)):
+            heads = [h for h, hw in enumerate(self.windows) if hw == w]
+            index = torch.tensor(heads, device=table.device)
+            bias = None if w == 0 else table[self.bias_index[index, :w, :w]]  # (h, w, w): one block's offsets
+            groups.append((w, index, bias))
+        return groups
 
     def forward(self, latent: torch.Tensor, restore: torch.Tensor) -> torch.Tensor:
         """``latent`` (B, 1 + K, D_enc) with the CLS token first (dropped here); ``restore`` (B, N)."""

@@ -151,7 +151,7 @@ class Run:
         stream = iter(data)
         bar = tqdm(total=self.steps, initial=self.step, disable=not progress or self.rank, desc="pretrain",
                    unit="step", dynamic_ncols=True)
-        t0, crops_done, last_loss = time.perf_counter(), 0, float("nan")
+        t0, crops_done, last_loss, recent = time.perf_counter(), 0, float("nan"), []
         self.model.train()
         while self.step < self.steps:
             lr = lr_at(self.step, self.cfg, self.steps)
@@ -174,7 +174,9 @@ class Run:
             rate = crops_done / max(1e-9, time.perf_counter() - t0)
             bar.update(1)
             bar.set_postfix(loss=f"{total:.4f}", lr=f"{lr:.2e}", crops_s=f"{rate:.0f}")
-            self._log(live, total, lr, rate)
+            recent.append(total)
+            if self._log(live, recent, lr, rate):
+                recent = []
             if self.step % self.cfg.checkpoint_every == 0 or self.step == self.steps:
                 self._checkpoint()
             if self.step in self.curve_steps():
@@ -199,14 +201,18 @@ class Run:
         _truncate_live(live, self.step)
         return live
 
-    def _log(self, live, loss: float, lr: float, rate: float) -> None:
-        if live is None or (self.step % self.cfg.log_every and self.step != self.steps):
-            return
-        live.step = self.step
-        live.log_metric("train/loss", loss)
-        live.log_metric("train/lr", lr)
-        live.log_metric("train/crops_per_s", rate)
-        live.make_summary()
+    def _log(self, live, losses: list[float], lr: float, rate: float) -> bool:
+        """Every ``log_every`` steps: the mean loss of the steps since the last log (single-batch losses of
+        random scenes are noisy), the learning rate and the throughput. Returns whether it logged."""
+        if self.step % self.cfg.log_every and self.step != self.steps:
+            return False
+        if live is not None:
+            live.step = self.step
+            live.log_metric("train/loss", sum(losses) / len(losses))
+            live.log_metric("train/lr", lr)
+            live.log_metric("train/crops_per_s", rate)
+            live.make_summary()
+        return True
 
     def _checkpoint(self) -> None:
         if self.rank == 0:

@@ -215,3 +215,16 @@ def test_checkpoint_rejects_corruption_and_mismatch(tmp_path):
     config_path.write_text(json.dumps(config))
     with pytest.raises(ConfigError, match="widht"):
         load_gram(tmp_path)
+
+
+def test_blocked_windows_equal_the_dense_mask():
+    torch.manual_seed(0)
+    decoder = MultiWindowDecoder(in_dim=8, dim=32, depth=2, heads=8, mlp_ratio=2.0, patch_dim=4,
+                                 positions=sincos_2d(8, 25, 32), windows=None)
+    with torch.no_grad():
+        decoder.rel_bias.normal_()
+    assert decoder.blocked and decoder.windows == [2, 5, 10, 25, 50, 100, 0, 0]
+    attn, x = decoder.blocks[1].attn, torch.randn(3, 200, 32)
+    fast = attn.attend(x, decoder.attn_masks()[1])
+    dense = attn.attend(x, decoder.dense_masks()[1])
+    torch.testing.assert_close(fast, dense, rtol=1e-5, atol=1e-5)
