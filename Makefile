@@ -25,8 +25,9 @@ setup: $(STAMP)
 
 check-python:
 	@if ! command -v $(PYTHON) >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && apt-cache show python3.11 >/dev/null 2>&1; then \
-	    apt-get update -qq && apt-get install -y -qq python3.11 python3.11-venv; \
+	  if [ "$(PYTHON)" = python3.11 ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "python3.11 not found: installing python3.11 and python3.11-venv with apt-get (running as root)"; \
+	    apt-get update -qq >/dev/null && apt-get install -y -qq python3.11 python3.11-venv >/dev/null; \
 	  else \
 	    echo "Python 3.11 is required: install python3.11 and python3.11-venv (Debian/Ubuntu: sudo apt-get install python3.11 python3.11-venv), or run make PYTHON=/path/to/python3.11"; exit 1; \
 	  fi; \
@@ -35,7 +36,8 @@ check-python:
 	  { echo "$(PYTHON) is not Python 3.11: run make PYTHON=/path/to/python3.11"; exit 1; }
 	@if ! $(PYTHON) -c 'import venv, ensurepip' >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && apt-get install -y -qq python3.11-venv; \
+	    echo "the venv module is missing: installing python3.11-venv with apt-get (running as root)"; \
+	    apt-get update -qq >/dev/null && apt-get install -y -qq python3.11-venv >/dev/null; \
 	  else \
 	    echo "The venv module is missing: install it (Debian/Ubuntu: sudo apt-get install python3.11-venv)"; exit 1; \
 	  fi; \
