@@ -155,6 +155,7 @@ class EvaluateConfig:
     check_every: int = 3
     embed_batch: int = 32
     ablation_tasks: tuple[str, ...] = ("words", "words-loc")
+    suites: Literal["native", "all"] = "native"  # GRAMs on HEAR + their own Nat-HEAR format, or on both formats
     probe_seed: int = 42
     curve_variants: tuple[str, ...] = ("abl-binaural", "grad-accum")  # Figure 6: score vs training step
     curve_tasks: tuple[str, ...] = ("words",)

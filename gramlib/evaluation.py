@@ -187,7 +187,7 @@ def evaluate_variant(slug: str, params: dict, paths) -> dict:
     embedder = hear.load_model(str(paths.model(slug)))
     dirs = suites(tasks_source(paths.sources), paths.nathear)
     only = None if variant.budget == "main" else tuple(cfg.ablation_tasks)
-    used = None if variant.budget == "main" else ("hear", NATIVE_SUITE[variant.format])
+    used = None if variant.budget == "main" and cfg.suites == "all" else ("hear", NATIVE_SUITE[variant.format])
     meta = {"kind": "gram", "format": variant.format,
             "variant": {"axis": variant.axis, "value": variant.value, "budget": variant.budget,
                         "seed": variant.seed, "also": variant.also},
@@ -229,7 +229,8 @@ def evaluate_baselines(params: dict, paths) -> dict[str, dict]:
             out[name] = localizer_results(name, model, dirs)
         else:
             fmt = getattr(model, "format", "mono") if name != "random-gram" else "binaural"
-            out[name] = evaluate_model(name, model, dirs, cfg, int(params["seed"]),
+            used = None if cfg.suites == "all" else ("hear", NATIVE_SUITE[fmt])
+            out[name] = evaluate_model(name, model, dirs, cfg, int(params["seed"]), suites_used=used,
                                        meta={"kind": "baseline", "format": fmt})
         write_results(paths.eval_json(name), out[name])
     return out
