@@ -156,6 +156,7 @@ class EvaluateConfig:
     embed_batch: int = 32
     ablation_tasks: tuple[str, ...] = ("words", "words-loc")
     suites: Literal["native", "all"] = "native"  # GRAMs on HEAR + their own Nat-HEAR format, or on both formats
+    event_hop_ms: float = 0.0  # event tasks: average timestamp frames up to this hop (0: the model's own)
     probe_seed: int = 42
     curve_variants: tuple[str, ...] = ("abl-binaural", "grad-accum")  # Figure 6: score vs training step
     curve_tasks: tuple[str, ...] = ("words",)

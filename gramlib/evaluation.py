@@ -77,7 +77,7 @@ def embed_task(embedder, task, cfg: EvaluateConfig) -> tuple[dict, dict | None, 
             audio = torch.from_numpy(np.stack([task.load(split, f) for f in chunk]))
             audio, note = adapt(audio, model_channels(embedder))
             if kind == "timestamp":
-                emb, ts = embedder.timestamp_embeddings(audio)
+                emb, ts = pool_frames(*embedder.timestamp_embeddings(audio), cfg.event_hop_ms)
                 stamps[split].update({f: t.cpu().numpy() for f, t in zip(chunk, ts)})
             elif kind == "cls" and hasattr(embedder, "cls_embeddings"):
                 emb = embedder.cls_embeddings(audio)
@@ -85,6 +85,23 @@ def embed_task(embedder, task, cfg: EvaluateConfig) -> tuple[dict, dict | None, 
                 emb = embedder.scene_embeddings(audio)
             embeddings[split].update({f: e.cpu().numpy().astype(np.float32) for f, e in zip(chunk, emb)})
     return embeddings, stamps, note
+
+
+def pool_frames(emb: torch.Tensor, ts: torch.Tensor, hop_ms: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Average groups of ``floor(hop_ms / model hop)`` consecutive frames and their timestamps.
+
+    Event probes train on every frame: a 20-ms model (time patching) gives 4x the frames of an 80-ms one.
+    ``hop_ms`` = 0, or a hop no longer than the model's, leaves the frames as they are; a shorter last
+    group is averaged too. emb (n, T, D), ts (n, T) in ms.
+    """
+    if hop_ms <= 0 or ts.shape[1] < 2:
+        return emb, ts
+    group = int(hop_ms // float(ts[0, 1] - ts[0, 0]))
+    if group <= 1:
+        return emb, ts
+    starts = range(0, ts.shape[1], group)
+    return (torch.stack([emb[:, i:i + group].mean(dim=1) for i in starts], dim=1),
+            torch.stack([ts[:, i:i + group].mean(dim=1) for i in starts], dim=1))
 
 
 def evaluate_task(embedder, task_dir: Path, cfg: EvaluateConfig, seed: int) -> dict:
