@@ -12,6 +12,8 @@ export ITERATIVE_DO_NOT_TRACK := 1
 export PYTHONHASHSEED := 0
 # On 2 cores torch's busy-waiting OpenMP threads stall each other; passive waiting avoids it.
 export OMP_WAIT_POLICY := PASSIVE
+# Progress bars refresh every 5 s, so the executed notebooks in results/notebooks stay small.
+export TQDM_MININTERVAL := 5
 
 .PHONY: repro test setup check-python kernel clean-venv
 

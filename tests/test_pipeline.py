@@ -35,7 +35,7 @@ def smoke_run(tmp_path_factory):
     params = (work / "params.yaml").read_text()
     (work / "params.yaml").write_text(params.replace("\nprofile: cpu\n", "\nprofile: smoke\n", 1))
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
-           "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"}
+           "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1", "TQDM_MININTERVAL": "5"}
     env.pop("MPLBACKEND", None)
     subprocess.run(["dvc", "config", "--local", "core.no_scm", "true"], cwd=work, env=env, check=True)
     proc = subprocess.run(["dvc", "repro"], cwd=work, env=env, capture_output=True, text=True, timeout=1800)
