@@ -196,6 +196,7 @@ class FiguresConfig:
     score_pool: tuple[str, ...] = ("gram-binaural", "gram-binaural-time", "gram-ambisonics", "gram-clean", "naive")
     dpi: int = 150
     figure1_variant: str = "gram-binaural"  # the model whose reconstruction Figure 1 shows
+    extra_models: tuple[str, ...] = ()  # results/eval/<name>.json of models evaluated outside the pipeline
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ tasks are errors and are reported apart, as the evaluation stage does.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -42,12 +43,19 @@ class ResultsError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------- loading
-def load_results(eval_dir: Path | str, *, detail: bool = False) -> dict[str, dict]:
-    """``{name: metrics dict}`` of every ``<name>.json`` (or ``<name>.detail.json``) in ``eval_dir``."""
+def load_results(eval_dir: Path | str, *, detail: bool = False, only=None) -> dict[str, dict]:
+    """``{name: metrics dict}`` of every ``<name>.json`` (or ``<name>.detail.json``) in ``eval_dir``.
+
+    ``only``: the model names to keep (the pipeline passes its current variants, baselines and
+    ``figures.extra_models``). Files of other names -- e.g. those a removed variant left behind -- are
+    skipped with a warning naming them, so they never enter a table or figure.
+    """
     eval_dir = Path(eval_dir)
     if not eval_dir.is_dir():
         raise FileNotFoundError(f"no metrics folder {eval_dir}; run the evaluate@<variant> and baselines stages")
+    keep = None if only is None else set(only)
     out: dict[str, dict] = {}
+    skipped: list[str] = []
     for path in sorted(eval_dir.glob("*.detail.json" if detail else "*.json")):
         if not detail and path.name.endswith(".detail.json"):
             continue
@@ -56,10 +64,26 @@ def load_results(eval_dir: Path | str, *, detail: bool = False) -> dict[str, dic
         except json.JSONDecodeError as err:
             raise ResultsError(f"{path}: not valid JSON ({err})") from err
         check_result(data, path)
+        if keep is not None and data["name"] not in keep:
+            skipped.append(path.name)
+            continue
         if data["name"] in out:
             raise ResultsError(f"{path}: model name {data['name']!r} appears in two files")
         out[data["name"]] = data
+    if skipped:
+        warnings.warn(f"{eval_dir}: skipped {skipped}: not a current variant, baseline or figures.extra_models entry",
+                      stacklevel=2)
+    if keep is not None and (missing := sorted(keep - set(out))):
+        warnings.warn(f"{eval_dir}: no metrics yet for {missing}", stacklevel=2)
     return out
+
+
+def pipeline_models(params: dict) -> list[str]:
+    """The names whose metrics the figures stage reads: every variant, every baseline, and
+    ``figures.extra_models`` (models evaluated outside the pipeline)."""
+    from .config import section
+
+    return [*params.get("variants", {}), *section(params, "baselines").names, *section(params, "figures").extra_models]
 
 
 def check_result(data, path) -> None:

@@ -32,6 +32,25 @@ def test_load_reads_metrics_and_details_apart(tmp_path, rng):
     assert set(details) == {"naive"} and "predictions" in details["naive"]["tasks"]["nathear-foa/words-loc"]
 
 
+def test_only_skips_left_over_models_with_a_warning(tmp_path):
+    res = {n: fm.all_results()[n] for n in ("gram-binaural", "gram-binaural-s1", "naive")}
+    fm.write(tmp_path, res, {})
+    with pytest.warns(UserWarning, match=r"gram-binaural-s1\.json"):
+        kept = R.load_results(tmp_path, only=["gram-binaural", "naive"])
+    assert set(kept) == {"gram-binaural", "naive"}
+    with pytest.warns(UserWarning, match="no metrics yet for \\['mamba'\\]"):
+        R.load_results(tmp_path, only=["gram-binaural", "gram-binaural-s1", "naive", "mamba"])
+
+
+def test_pipeline_models_are_variants_baselines_and_extras():
+    from gramlib import config
+
+    params = config.load_params()
+    names = R.pipeline_models(params)
+    assert set(params["variants"]) <= set(names) and "naive" in names and "intensity" in names
+    assert "mine" in R.pipeline_models(config.deep_merge(params, {"figures": {"extra_models": ["mine"]}}, "test"))
+
+
 def test_malformed_json_names_the_file(tmp_path):
     (tmp_path / "broken.json").write_text('{"name": "x", ')
     with pytest.raises(R.ResultsError, match="broken.json"):
