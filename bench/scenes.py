@@ -19,6 +19,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from scipy.signal import fftconvolve  # noqa: E402
 
+from _memory import peak_memory  # noqa: E402  (bench/ is on sys.path when a bench script runs)
 from gramlib import scenes  # noqa: E402
 
 RATE_HZ = 32000
@@ -70,7 +71,7 @@ def bench_mixing(batch: int, reps: int) -> None:
           f"{torch.get_num_threads()}, best of {reps}; sc/s = scenes per CPU-second, RTF = scene seconds "
           "per CPU-second (per core)")
     print(f"{'format':9s} {'noise':>5s} {'rir taps':>8s} | {'torch sc/s':>10s} {'RTF':>7s} | "
-          f"{'loop sc/s':>9s} {'RTF':>6s} | {'ratio':>5s}")
+          f"{'loop sc/s':>9s} {'RTF':>6s} | {'ratio':>5s} | {'buffers MB':>10s}")
     for n_taps in (96000, 32000):
         for fmt in ("binaural", "foa"):
             for n_noise in (1, 5):
@@ -80,7 +81,17 @@ def bench_mixing(batch: int, reps: int) -> None:
                 t_loop = timed(lambda: loop_mix(**data), max(1, reps - 1))
                 sps_t, sps_l = batch / t_torch, batch / t_loop
                 print(f"{fmt:9s} {n_noise:5d} {n_taps:8d} | {sps_t:10.2f} {sps_t * SCENE_S:7.1f} | "
-                      f"{sps_l:9.2f} {sps_l * SCENE_S:6.1f} | {t_loop / t_torch:5.2f}")
+                      f"{sps_l:9.2f} {sps_l * SCENE_S:6.1f} | {t_loop / t_torch:5.2f} | "
+                      f"{workspace_mb(batch, tensors['source_rirs'].shape[1], n_taps):10.0f}")
+
+
+def workspace_mb(batch: int, n_ch: int, n_taps: int) -> float:
+    """Size of the FFT buffers the mixer allocated (and reuses) for this shape."""
+    n_samples = int(SCENE_S * RATE_HZ)
+    ws = scenes._workspace(min(scenes.CHUNK_ROWS, batch), n_ch, n_taps, n_samples,
+                           scenes.fft_length(n_samples + n_taps - 1), torch.device("cpu"))
+    return sum(t.numel() * t.element_size() for t in ws.values()) / 2**20
+
 
 
 def bench_rooms(n_rooms: int) -> None:
@@ -112,6 +123,7 @@ def main() -> None:
     torch.set_num_threads(1)
     bench_mixing(args.batch, args.reps)
     bench_rooms(args.rooms)
+    print(peak_memory())
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from _memory import peak_memory  # noqa: E402  (bench/ is on sys.path when a bench script runs)
 from gramlib import config, launch, rirbank, sources
 from gramlib.masking import make_mask
 from gramlib.paths import Paths
@@ -84,6 +85,7 @@ def time_model(params: dict, model_cfg, batch: int, steps: int, device: str, *, 
     return steps * batch / (time.perf_counter() - t0)
 
 
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20)
@@ -103,6 +105,7 @@ def main() -> None:
     bare = time_model(cpu, model_cfg, batch, args.steps, device)
     print(f"cpu config   ({batch} crops/step): loop {loop:8.1f} crops/s | model only {bare:8.1f} crops/s | "
           f"loop/model = {loop / bare:.2f}")
+    print(f"  after the cpu config: {peak_memory('largest finished worker')}")
     paper = config.load_params(root / "params.yaml", "paper")
     paper_model = config.section(paper, "model")
     small = 8 if device == "cpu" else 96 * 16
@@ -110,7 +113,9 @@ def main() -> None:
     fp32 = time_model(paper, paper_model, small, steps, device)
     print(f"paper config (ViT-B, {small} crops/step, fp32): model only {fp32:8.1f} crops/s "
           f"(paper's implied rate: {PAPER_CROPS_PER_S:.0f} crops/s on an H100)")
+    print(f"  after the paper config: {peak_memory('largest finished worker')}")
     if device == "cuda":
+        print(f"  CUDA peak allocated: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
         fast = time_model(paper, paper_model, small, steps, device, bf16=True, compile=True)
         print(f"paper config, bf16 + torch.compile: {fast:8.1f} crops/s = {fast / PAPER_CROPS_PER_S:.2f} x the "
               f"paper's rate; {fast / fp32:.2f} x fp32")
