@@ -93,7 +93,6 @@ def workspace_mb(batch: int, n_ch: int, n_taps: int) -> float:
     return sum(t.numel() * t.element_size() for t in ws.values()) / 2**20
 
 
-
 def bench_rooms(n_rooms: int) -> None:
     from gramlib.config import RoomsConfig
     from gramlib.hrtf import load_kemar

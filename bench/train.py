@@ -85,7 +85,6 @@ def time_model(params: dict, model_cfg, batch: int, steps: int, device: str, *, 
     return steps * batch / (time.perf_counter() - t0)
 
 
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20)

@@ -178,18 +178,17 @@ def figure_5(df: pd.DataFrame):
     return fig
 
 
-def render_all(eval_dir: Path | str, train_dir: Path | str, out_dir: Path | str, scene: dict, *, dpi: int = 150,
-               pretrain_clips: int | None = None, seld_dir: Path | str | None = None, only=None) -> list[Path]:
-    """Every figure of :data:`FIGURES`, from the metrics JSONs (and detail sidecars) in ``eval_dir``, the
-    DVCLive logs under ``train_dir`` and the Figure 1 ``scene``; written to ``out_dir``. ``only``: the model
-    names to read (see :func:`gramlib.results.load_results`)."""
+def render_all(results: dict[str, dict], eval_dir: Path | str, train_dir: Path | str, out_dir: Path | str,
+               scene: dict, *, dpi: int = 150, pretrain_clips: int | None = None,
+               seld_dir: Path | str | None = None) -> list[Path]:
+    """Every figure of :data:`FIGURES`, from the loaded metrics ``results`` (their detail sidecars are read
+    from ``eval_dir``), the DVCLive logs under ``train_dir`` and the Figure 1 ``scene``; written to ``out_dir``."""
     from .results import load_results, tidy
     from .tables import table_seld
 
-    results = load_results(eval_dir, only=only)
     df = tidy(results)
     makers = {"figure_1": lambda: figure_1(scene), "figure_2": lambda: figure_2(df, pretrain_clips=pretrain_clips),
-              "figure_3": lambda: figure_3(load_results(eval_dir, detail=True, only=only)), "figure_4": lambda: figure_4(df),
+              "figure_3": lambda: figure_3(load_results(eval_dir, detail=True, only=set(results))), "figure_4": lambda: figure_4(df),
               "figure_5": lambda: figure_5(df), "figure_6": lambda: figure_6(results, train_dir),
               "figure_seld": lambda: figure_seld(table_seld(seld_dir) if seld_dir and Path(seld_dir).is_dir() else None)}
     paths = []

@@ -221,7 +221,8 @@ def test_render_all_writes_every_declared_figure(tmp_path, res, rng):
                                                  if n in ("gram-ambisonics", "naive")})
     mask = np.zeros(8, bool)
     mask[:6] = True
-    paths = plots.render_all(eval_dir, tmp_path / "train", tmp_path / "figures", scene(rng, mask), dpi=60)
+    paths = plots.render_all(R.load_results(eval_dir), eval_dir, tmp_path / "train", tmp_path / "figures",
+                             scene(rng, mask), dpi=60)
     assert sorted(p.name for p in paths) == sorted(plots.FIGURES)
     assert json.loads((eval_dir / "naive.json").read_text())["name"] == "naive"
 
