@@ -40,7 +40,8 @@ def train_data(paths: Paths, fmt: str, params: dict) -> TrainData:
 
 
 def make_run(slug: str, params: dict, paths: Paths, *, rank: int = 0, world: int = 1,
-             device: str | None = None) -> Run:
+             device: str | None = None, **run_options) -> Run:
+    """The :class:`Run` of variant ``slug``; ``run_options`` go to it (``accel_on_cpu``, ``compile_backend``)."""
     variant, model_cfg, train_cfg = config.resolve_variant(params, slug)
     steps = train_cfg.steps_main if variant.budget == "main" else train_cfg.steps_ablation
     meta = {"variant": slug, "axis": variant.axis, "value": variant.value, "budget": variant.budget,
@@ -48,7 +49,7 @@ def make_run(slug: str, params: dict, paths: Paths, *, rank: int = 0, world: int
     return Run(paths.model(slug), fmt=variant.format, model_cfg=model_cfg, train_cfg=train_cfg,
                features_cfg=config.section(params, "features"), data=train_data(paths, variant.format, params),
                steps=steps, seed=int(params["seed"]) + variant.seed, rank=rank, world=world, device=device,
-               live_dir=paths.results / "train" / slug, meta=meta)
+               live_dir=paths.results / "train" / slug, meta=meta, **run_options)
 
 
 def pretrain(slug: str, *, profile: str | None = None, progress: bool = True) -> dict:

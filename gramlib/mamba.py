@@ -135,7 +135,8 @@ class Mamba2Mixer(nn.Module):
             both = self.conv_scan(torch.cat([xbc, xbc.flip(1)]), torch.cat([dt, dt.flip(1)]))  # (2B, L, inner)
             forward, backward = both.chunk(2)
             y = forward + backward.flip(1)
-        return self.out_proj(self.norm(y * F.silu(z)))
+        # the gated norm in fp32 (as mamba_ssm's fused RMSNormGated); under bf16 autocast y and z are bf16
+        return self.out_proj(self.norm((y * F.silu(z)).float()))
 
     def conv_scan(self, xbc: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
         """(B, L, inner + 2n) conv input and (B, L, H) raw steps -> (B, L, inner) scan output + D skip."""

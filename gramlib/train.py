@@ -69,12 +69,17 @@ class Run:
     def __init__(self, out_dir: Path, *, fmt: str, model_cfg: ModelConfig, train_cfg: TrainConfig,
                  features_cfg: FeaturesConfig, data: TrainData, steps: int, seed: int,
                  snr_db=(5.0, 40.0), rank: int = 0, world: int = 1, device: str | None = None,
-                 live_dir: Path | None = None, meta: dict | None = None):
+                 live_dir: Path | None = None, meta: dict | None = None, accel_on_cpu: bool = False,
+                 compile_backend: str = "inductor"):
         self.out_dir, self.fmt, self.cfg, self.steps, self.seed = Path(out_dir), fmt, train_cfg, steps, seed
         self.model_cfg, self.features_cfg, self.meta = model_cfg, features_cfg, meta or {}
         self.rank, self.world = rank, world
         self.live_dir = Path(live_dir) if live_dir else self.out_dir / "dvclive"
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        # train.bf16 / train.compile act on CUDA; on a CPU they are slow (no bf16 units, a minute of C++
+        # compilation), so they apply there only when asked for (the tests do, with compile_backend="aot_eager").
+        self.accelerate = self.device.type == "cuda" or accel_on_cpu
+        self.compile_backend = compile_backend
         self.extractor, self.model = build_model(fmt, model_cfg, features_cfg, seed)
         self.extractor.to(self.device)
         self.model.to(self.device)
@@ -113,13 +118,13 @@ class Run:
         if self.world > 1:
             net = torch.nn.parallel.DistributedDataParallel(
                 net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        if self.cfg.compile and self.device.type == "cuda":
-            net = torch.compile(net)
+        if self.cfg.compile and self.accelerate:
+            net = torch.compile(net, backend=self.compile_backend)
         return net
 
     def _autocast(self):
-        if self.cfg.bf16 and self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        if self.cfg.bf16 and self.accelerate:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     # ---------------------------------------------------------------- loop
