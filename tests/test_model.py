@@ -228,3 +228,19 @@ def test_blocked_windows_equal_the_dense_mask():
     fast = attn.attend(x, decoder.attn_masks()[1])
     dense = attn.attend(x, decoder.dense_masks()[1])
     torch.testing.assert_close(fast, dense, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("encoder", ["transformer", "mamba"])
+@pytest.mark.parametrize("channels, patching", [(2, FRAME), (7, FRAME), (2, TIME)])
+def test_dynamo_traces_the_training_step_as_one_graph(encoder, channels, patching):
+    """torch.compile (the GPU recipe) sees the whole masked forward + loss without a graph break, with the
+    mask drawn outside the model as the trainer does (a torch.Generator cannot enter a graph)."""
+    from gramlib.masking import make_mask
+
+    torch._dynamo.reset()
+    model = tiny_model(channels, encoder=encoder, **patching)
+    mask = make_mask(2, model.n_patches, 0.8, torch.Generator().manual_seed(0), grid=model.grid)
+    explained = torch._dynamo.explain(model)(crops(2, channels), mask=mask)
+    torch._dynamo.reset()
+    assert explained.graph_break_count == 0, [b.reason for b in explained.break_reasons]
+    assert explained.graph_count == 1
