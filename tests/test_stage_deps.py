@@ -64,3 +64,13 @@ def test_stage_depends_on_every_module_it_imports(name):
     listed = {Path(d).stem for d in deps if d.startswith("gramlib/")}
     assert not needed - listed, f"stage {name}: add to its deps in dvc.yaml: " + ", ".join(
         f"gramlib/{m}.py" for m in sorted(needed - listed))
+
+
+def test_lock_holds_only_stages_the_pipeline_defines():
+    """dvc repro keeps lock entries of removed variants; they must be pruned with the variant's results."""
+    lock = yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"]
+    variants = yaml.safe_load((ROOT / "params.yaml").read_text())["variants"]
+    defined = {n for n, s in STAGES.items() if "foreach" not in s and "do" not in s}
+    defined |= {f"{n}@{v}" for n, s in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items()
+                if "foreach" in s for v in variants}
+    assert set(lock) <= defined, f"dvc.lock has stages dvc.yaml no longer defines: {sorted(set(lock) - defined)}"
