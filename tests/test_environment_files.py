@@ -26,10 +26,11 @@ def test_environment_yml_pins_what_pyproject_pins():
     conda = [d for d in env["dependencies"] if isinstance(d, str)]
     assert "python=3.11" in conda and "pip" in conda
     pip_lines = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    got = {name: version.removesuffix("+cpu") for name, version in pins(pip_lines).items()}
+    env_pins = pins(pip_lines)
+    got = {name: version.removesuffix("+cpu") for name, version in env_pins.items()}
     assert got == wanted, {k: (got.get(k), wanted.get(k)) for k in got.keys() | wanted.keys()
                            if got.get(k) != wanted.get(k)}
-    assert pins(pip_lines)["torch"].endswith("+cpu") and pins(pip_lines)["torchaudio"].endswith("+cpu")
+    assert env_pins["torch"].endswith("+cpu") and env_pins["torchaudio"].endswith("+cpu")
 
 
 def test_postbuild_installs_the_no_deps_extras_and_the_package():

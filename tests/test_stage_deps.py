@@ -47,7 +47,8 @@ def closure(modules: set[str]) -> set[str]:
     return seen
 
 
-STAGES = {name: stage.get("do", stage) for name, stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items()}
+PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+STAGES = {name: stage.get("do", stage) for name, stage in PIPELINE.items()}  # a foreach stage: its `do` body
 
 
 def test_the_import_scan_sees_known_imports():
@@ -70,7 +71,6 @@ def test_lock_holds_only_stages_the_pipeline_defines():
     """dvc repro keeps lock entries of removed variants; they must be pruned with the variant's results."""
     lock = yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"]
     variants = yaml.safe_load((ROOT / "params.yaml").read_text())["variants"]
-    defined = {n for n, s in STAGES.items() if "foreach" not in s and "do" not in s}
-    defined |= {f"{n}@{v}" for n, s in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items()
-                if "foreach" in s for v in variants}
+    defined = {n for n, s in PIPELINE.items() if "foreach" not in s}
+    defined |= {f"{n}@{v}" for n, s in PIPELINE.items() if "foreach" in s for v in variants}
     assert set(lock) <= defined, f"dvc.lock has stages dvc.yaml no longer defines: {sorted(set(lock) - defined)}"

@@ -153,7 +153,6 @@ def test_bf16_and_compile_train_like_fp32(project):
 
     params = config.load_params(project / "params.yaml")
     params["train"] = {**params["train"], "steps_main": 8}
-    torch.set_num_threads(1)
     plain = launcher.make_run("gram-binaural-time", params, Paths(project), device="cpu").train(progress=False)
     plain_weights = weights(project, "gram-binaural-time")
     params["train"] = {**params["train"], "bf16": True, "compile": True}
