@@ -76,9 +76,9 @@ class Run:
         self.rank, self.world = rank, world
         self.live_dir = Path(live_dir) if live_dir else self.out_dir / "dvclive"
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        # train.bf16 / train.compile act on CUDA; on a CPU they gain nothing measurable (bench/train.py
-        # --cpu-accel: 0.98x and 1.00x) and compiling takes a minute, so they apply there only when asked
-        # for (the tests do, with compile_backend="aot_eager").
+        # train.bf16 / train.compile act on CUDA; on a CPU they gain little (bench/train.py --cpu-accel)
+        # and compiling takes a minute, so they apply there only when asked for (the tests do, with
+        # compile_backend="aot_eager").
         self.accelerate = self.device.type == "cuda" or accel_on_cpu
         self.compile_backend = compile_backend
         self.extractor, self.model = build_model(fmt, model_cfg, features_cfg, seed)
