@@ -1,6 +1,15 @@
 """gramlib: GRAM spatial audio representation models and the Nat-HEAR benchmark.
 
 One module per concept; see DESIGN.md for the pipeline. Importing the package is cheap: heavy
-modules (torch, pyroomacoustics) load only when their module is imported.
+modules (torch, pyroomacoustics) load only when their module is imported — except in a process whose
+numerics the stage runner pinned (``GRAM_PINNED=1``, :mod:`gramlib.numerics`), where importing gramlib
+applies the torch-level settings before any stage code runs.
 """
+import os as _os
+
 __version__ = "0.1.0"
+
+if _os.environ.get("GRAM_PINNED") == "1":
+    from . import numerics as _numerics
+
+    _numerics.pin_process()

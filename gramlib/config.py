@@ -149,7 +149,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    probe_grid: Literal["smoke", "cpu", "reduced", "full"] = "cpu"
+    probe_grid: Literal["linear", "smoke", "cpu", "reduced", "full"] = "linear"
     max_epochs: int = 200
     patience_checks: int = 20
     check_every: int = 3
@@ -161,6 +161,8 @@ class EvaluateConfig:
     curve_variants: tuple[str, ...] = ("abl-binaural", "grad-accum")  # Figure 6: score vs training step
     curve_tasks: tuple[str, ...] = ("words",)
     standardize_inputs: bool = True  # z-score embeddings with the train split's statistics (heareval: raw)
+    bootstrap: int = 1000  # resamples of the test items behind each score's 95 % interval (0: none)
+    sensitivity_rel: float = 1.0e-6  # re-run every probe on embeddings perturbed by this relative amount (0: off)
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,18 @@ class FiguresConfig:
 
 
 @dataclass(frozen=True)
+class NumericsConfig:
+    """Pinned CPU numerics (see :mod:`gramlib.numerics`): the same bits on any x86-64 CPU with AVX2."""
+
+    cpu_capability: Literal["avx2", "avx512", "default"] = "avx2"  # ATEN_CPU_CAPABILITY
+    mkl_cbwr: str = "COMPATIBLE"  # MKL_CBWR: the branch MKL documents as equal on Intel and non-Intel CPUs
+    onednn: bool = False  # oneDNN JIT kernels (cache-size-dependent blocking); off: ATen + MKL paths
+    deterministic: bool = True  # torch.use_deterministic_algorithms
+    threads: dict[str, int] = field(default_factory=lambda: {
+        "sources": 2, "rooms": 2, "nathear": 2, "evaluate": 2, "baselines": 2, "seld": 2, "figures": 2})
+
+
+@dataclass(frozen=True)
 class Variant:
     """One pre-training variant: only what differs from the shared ``model``/``train`` sections."""
 
@@ -223,6 +237,7 @@ SECTIONS: dict[str, type] = {
     "baselines": BaselinesConfig,
     "seld": SeldConfig,
     "figures": FiguresConfig,
+    "numerics": NumericsConfig,
 }
 TOP_LEVEL = {"profile", "seed", "variants", "profiles", *SECTIONS}
 

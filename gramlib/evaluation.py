@@ -111,6 +111,11 @@ def evaluate_task(embedder, task_dir: Path, cfg: EvaluateConfig, seed: int) -> d
     embeddings, stamps, note = embed_task(embedder, task, cfg)
     labels = {s: task.labels(s) for s in task.splits}
     result = probes.evaluate_task(embeddings, task.metadata, labels, task.vocabulary, cfg, stamps, seed=seed)
+    if cfg.sensitivity_rel > 0:  # float-noise check: the same probes on embeddings moved by a relative 1e-6
+        result["sensitivity"] = probes.sensitivity(result, embeddings, task.metadata, labels, task.vocabulary, cfg,
+                                                   stamps, seed=seed)
+        first = task.metadata["evaluation"][0]
+        result[f"{first}_sensitivity"] = abs(result["sensitivity"]["delta"][first])
     folds = [f["predictions"] for f in result.get("folds", []) if "predictions" in f]
     if folds:  # per-item predictions of every test fold, for error distributions and confusion matrices
         result["predictions"] = {k: sum((f[k] for f in folds), []) for k in ("files", "true", "pred")}
@@ -137,14 +142,25 @@ def score_localizer(localizer, task_dir: Path, split: str = "test") -> dict:
 
 
 def average(results: dict) -> dict:
-    """Per suite: the plain average (in %) of each task's first metric over the classification tasks."""
+    """Per suite: the plain average (in %) of each task's first metric over the classification tasks.
+
+    Where the probes were re-run on perturbed embeddings, ``average_sensitivity`` is how far that moves
+    the average (points).
+    """
     out: dict[str, dict] = {}
     for key, res in results.items():
         suite, _ = key.split("/", 1)
         if res.get("prediction_type") in ERROR_KINDS or "first_metric" not in res:
             continue
-        out.setdefault(suite, {"scores": []})["scores"].append(100.0 * res[res["first_metric"]])
-    return {s: {"average": float(np.mean(v["scores"])), "n_tasks": len(v["scores"])} for s, v in out.items()}
+        entry = out.setdefault(suite, {"scores": [], "perturbed": []})
+        entry["scores"].append(100.0 * res[res["first_metric"]])
+        entry["perturbed"].append(100.0 * res["sensitivity"]["perturbed"] if "sensitivity" in res else np.nan)
+    summary = {}
+    for suite, v in out.items():
+        summary[suite] = {"average": float(np.mean(v["scores"])), "n_tasks": len(v["scores"])}
+        if np.isfinite(v["perturbed"]).all():
+            summary[suite]["average_sensitivity"] = float(abs(np.mean(v["perturbed"]) - np.mean(v["scores"])))
+    return summary
 
 
 def evaluate_model(name: str, embedder, suite_dirs: dict[str, Path], cfg: EvaluateConfig, seed: int,

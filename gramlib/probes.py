@@ -47,7 +47,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gramlib import metrics
+from gramlib import metrics, stats
 from gramlib.config import EvaluateConfig
 from gramlib.probe_data import SplitData, concat, encode_split, frames_to_events, postprocessing_grid
 
@@ -56,6 +56,10 @@ HEAREVAL_GRID = {"hidden_layers": [1, 2], "initialization": ["xavier_uniform", "
                  "lr": [3.2e-3, 1e-3, 3.2e-4, 1e-4]}  # sorted keys: ParameterGrid order, last fastest
 FIXED_PARAMS = {"hidden_dim": 1024, "dropout": 0.1, "batch_size": 1024}
 CPU_HIDDEN_DIM = 512  # cpu/smoke grids: a 1024x1024 layer costs 25 ms a step on one core, 512 costs 7
+# The ``linear`` grid: ridge read-outs solved exactly in float64, penalty alpha * n_train on standardised
+# inputs, strongest first so that a tie on the validation score keeps the simpler model.
+RIDGE_ALPHAS = (10.0, 1.0, 0.1, 0.01, 1e-3, 1e-4)
+TIE_TOL = 1e-9  # relative: validation scores closer than this are a tie (the earlier candidate stays)
 KINDS = {"multiclass": "scores", "multilabel": "scores", "event": "events",
          "localization": "vectors", "regression": "scalars"}
 INIT = {"xavier_uniform": nn.init.xavier_uniform_, "xavier_normal": nn.init.xavier_normal_}
@@ -68,7 +72,8 @@ def probe_grid(name: str) -> list[dict]:
     points = [dict(zip(keys, v), **FIXED_PARAMS) for v in itertools.product(*(HEAREVAL_GRID[k] for k in keys))]
     random.Random(GRID_SEED).shuffle(points)
     cpu = [dict(p, hidden_dim=CPU_HIDDEN_DIM) for p in points if p["lr"] >= 1e-3][:3]
-    grids = {"full": points[:8], "reduced": cpu, "cpu": cpu[:1], "smoke": cpu[:1]}
+    grids = {"full": points[:8], "reduced": cpu, "cpu": cpu[:1], "smoke": cpu[:1],
+             "linear": [{"probe": "ridge", "alpha": a} for a in RIDGE_ALPHAS]}
     if name not in grids:
         raise ValueError(f"unknown probe grid {name!r}; accepted: {list(grids)}")
     return grids[name]
@@ -146,11 +151,64 @@ class Head:
         return {"multiclass": lambda z: z.softmax(dim=1), "multilabel": torch.sigmoid, "event": torch.sigmoid,
                 "localization": torch.tanh, "regression": lambda z: z}[self.kind](logits)
 
-    def predict(self, model: nn.Module, x: np.ndarray) -> np.ndarray:
+    def ridge_target(self, y: np.ndarray, n_out: int) -> np.ndarray:
+        """Least-squares targets: one-hot classes, 0/1 labels, unit vectors or standardised values."""
+        if self.kind == "multiclass":
+            return np.eye(n_out)[np.asarray(y, np.int64)]
+        if self.kind == "regression":
+            return ((np.asarray(y, np.float64) - self.mu) / self.sd)[:, None]
+        return np.asarray(y, np.float64)
+
+    def predict(self, model, x: np.ndarray) -> np.ndarray:
+        if isinstance(model, Ridge):
+            out = model.predict(x)
+            return out[:, 0] * self.sd + self.mu if self.kind == "regression" else out
         model.eval()
         with torch.no_grad():
             out = torch.cat([self.output(model(xb)) for xb in torch.from_numpy(x).split(8192)]).numpy()
         return out[:, 0] * self.sd + self.mu if self.kind == "regression" else out
+
+
+@dataclass
+class Ridge:
+    """A linear read-out ``(x - mean) @ weight + bias``; scores, directions or standardised values."""
+
+    mean: np.ndarray
+    weight: np.ndarray
+    bias: np.ndarray
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return (np.asarray(x, np.float64) - self.mean) @ self.weight + self.bias
+
+
+def ridge_path(x: np.ndarray, targets: np.ndarray, alphas) -> list[Ridge]:
+    """Ridge solutions ``argmin |Xc W - Yc|^2 + alpha n |W|^2`` for every alpha, from one float64 SVD.
+
+    Convex with a unique minimum, solved exactly: a float's last digit in ``x`` moves the solution by
+    the same relative amount, not by the accident of where an iterative optimiser stopped.
+    """
+    x = np.asarray(x, np.float64)
+    mean, y_mean = x.mean(axis=0), targets.mean(axis=0)
+    u, sv, vt = np.linalg.svd(x - mean, full_matrices=False)
+    uty = u.T @ (targets - y_mean)
+    out = []
+    for alpha in alphas:
+        shrink = sv / (sv ** 2 + alpha * len(x))
+        out.append(Ridge(mean, vt.T @ (shrink[:, None] * uty), y_mean))
+    return out
+
+
+def fit_linear(grid: list[dict], train: SplitData, valid: SplitData, head: Head, metric: str,
+               vocabulary: list[str], post: list[dict]) -> list["Fit"]:
+    """The ridge read-out of every grid point, each scored on ``valid`` (event tasks: best post-processing)."""
+    if len(train.x) < 2:
+        raise ValueError(f"the probe needs at least 2 training examples; got {len(train.x)}")
+    targets = head.ridge_target(train.y, head.n_out(vocabulary))
+    fits = []
+    for readout in ridge_path(train.x, targets, [p["alpha"] for p in grid]):
+        scores, setting = evaluate_split(head, readout, valid, [metric], vocabulary, post)
+        fits.append(Fit(readout, scores[metric], -1, setting))
+    return fits
 
 
 def evaluate_split(head: Head, model: nn.Module, data: SplitData, names: list[str], vocabulary: list[str],
@@ -170,10 +228,17 @@ def evaluate_split(head: Head, model: nn.Module, data: SplitData, names: list[st
 
 
 def _better(new: float, old: float, name: str) -> bool:
-    """Strictly better by ``name``'s direction; NaN is worse than any number."""
+    """Better by ``name``'s direction by more than :data:`TIE_TOL` (relative); NaN is worse than any number.
+
+    A difference of a float's last digits is a tie, so selection (epochs, grid points) keeps the earlier
+    candidate instead of jumping on rounding noise.
+    """
     if np.isnan(new):
         return False
-    return bool(np.isnan(old) or (new > old if metrics.higher_is_better(name) else new < old))
+    if np.isnan(old):
+        return True
+    margin = TIE_TOL * max(1.0, abs(old))
+    return bool(new > old + margin if metrics.higher_is_better(name) else new < old - margin)
 
 
 def _batches(n: int, size: int, gen: torch.Generator) -> list[torch.Tensor]:
@@ -258,7 +323,7 @@ def check_task(metadata: dict, vocabulary: list) -> tuple[str, list[str], list[s
 
 
 def evaluate_task(embeddings: dict, task_metadata: dict, labels: dict, vocabulary: list, cfg: EvaluateConfig,
-                  timestamps: dict | None = None, *, seed: int | None = None) -> dict:
+                  timestamps: dict | None = None, *, seed: int | None = None, n_boot: int | None = None) -> dict:
     """Run the protocol on one task's embeddings; see the module docstring.
 
     ``embeddings[split][file]``: ``(D,)`` (scene) or ``(T, D)`` (event, with ``timestamps[split][file]``
@@ -267,6 +332,7 @@ def evaluate_task(embeddings: dict, task_metadata: dict, labels: dict, vocabular
     "n_test", "n_folds", "folds", "best_params", "grid", "seconds"}``.
     """
     start, seed = time.perf_counter(), cfg.probe_seed if seed is None else seed
+    n_boot = cfg.bootstrap if n_boot is None else n_boot
     kind, names, vocab = check_task(task_metadata, vocabulary)
     folds = data_splits(task_metadata)
     data = {s: encode_split(s, embeddings, labels, kind, vocab, timestamps) for s in task_metadata["splits"]}
@@ -274,19 +340,29 @@ def evaluate_task(embeddings: dict, task_metadata: dict, labels: dict, vocabular
     grid = probe_grid(cfg.probe_grid)
     train, valid, test = _fold_data(data, folds[0], cfg.standardize_inputs)
     head = _head(kind, train)
-    fits = [train_probe(conf, train, valid, head, names[0], vocab, cfg, seed + i, post) for i, conf in enumerate(grid)]
+    linear = cfg.probe_grid == "linear"
+    if linear:
+        fits = fit_linear(grid, train, valid, head, names[0], vocab, post)
+    else:
+        fits = [train_probe(conf, train, valid, head, names[0], vocab, cfg, seed + i, post)
+                for i, conf in enumerate(grid)]
     best = 0
     for i, fit in enumerate(fits):
         best = i if _better(fit.valid_score, fits[best].valid_score, names[0]) else best
-    results = []
+    results, items = [], []
     for k, split in enumerate(folds):
         if k:
             train, valid, test = _fold_data(data, split, cfg.standardize_inputs)
             head = _head(kind, train)
-        fit = fits[best] if k == 0 else train_probe(grid[best], train, valid, head, names[0], vocab, cfg,
-                                                    seed + 1000 * k + best, post)
+        if k == 0:
+            fit = fits[best]
+        elif linear:
+            fit = fit_linear([grid[best]], train, valid, head, names[0], vocab, post)[0]
+        else:
+            fit = train_probe(grid[best], train, valid, head, names[0], vocab, cfg, seed + 1000 * k + best, post)
         setting = [fit.postprocessing] if kind == "event" else []
         scores, _ = evaluate_split(head, fit.model, test, names, vocab, setting)
+        items.append(_test_items(head, fit, test, vocab))
         results.append({**split, "scores": scores, "valid_score": fit.valid_score, "epoch": fit.epoch,
                         "postprocessing": fit.postprocessing, "n_test": len(test.files)})
         if kind in ("localization", "regression"):  # per-item predictions for error plots
@@ -296,6 +372,61 @@ def evaluate_task(embeddings: dict, task_metadata: dict, labels: dict, vocabular
     for name in names:
         values = np.array([r["scores"][name] for r in results], np.float64)
         out[name], out[f"{name}_std"] = float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    if n_boot:  # 95 % interval of the fold mean of the first metric, resampling each fold's test items
+        lo, hi = stats.bootstrap_interval(lambda idx: float(np.mean([_item_score(names[0], it, i, vocab)
+                                                                     for it, i in zip(items, idx)])),
+                                          [len(it[1]) for it in items], n_boot=n_boot, seed=seed)
+        out[f"{names[0]}_ci95_low"], out[f"{names[0]}_ci95_high"] = lo, hi
     grid_log = [{"params": p, "valid_score": f.valid_score, "epoch": f.epoch} for p, f in zip(grid, fits)]
     return out | {"n_test": sum(r["n_test"] for r in results), "n_folds": len(folds), "folds": results,
                   "best_params": grid[best], "grid": grid_log, "seconds": time.perf_counter() - start}
+
+
+# ------------------------------------------------------------------------------------ intervals, sensitivity
+def _test_items(head: Head, fit: Fit, test: SplitData, vocabulary: list[str]) -> tuple:
+    """One fold's scored test items: (kind, item keys, predictions, truth) for resampling."""
+    if head.kind != "event":
+        return "arrays", list(test.files), head.predict(fit.model, test.x), test.y
+    pred = head.predict(fit.model, test.x)
+    events = {f: frames_to_events(pred[a:b], test.ts[a:b], vocabulary, **fit.postprocessing)
+              for f, a, b in zip(test.files, test.bounds[:-1], test.bounds[1:])}
+    return "events", list(test.files), events, test.events
+
+
+def _item_score(name: str, items: tuple, idx: np.ndarray, vocabulary: list[str]) -> float:
+    """``name`` on the resampled items ``idx`` of one fold (a file drawn twice counts twice)."""
+    kind, files, pred, truth = items
+    if kind == "arrays":
+        return metrics.score(name, pred[idx], truth[idx], vocabulary=vocabulary)
+    keys = [f"{files[i]}#{n}" for n, i in enumerate(idx)]
+    return metrics.score(name, {k: pred[files[i]] for k, i in zip(keys, idx)},
+                         {k: truth.get(files[i], []) for k, i in zip(keys, idx)})
+
+
+def perturb(embeddings: dict, rel: float, seed: int = 0) -> dict:
+    """Every embedding times ``1 + rel * z``, z standard normal (deterministic in ``seed``)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for split in sorted(embeddings):
+        out[split] = {}
+        for f in sorted(embeddings[split]):
+            e = np.asarray(embeddings[split][f])
+            out[split][f] = (e * (1.0 + rel * rng.standard_normal(e.shape))).astype(e.dtype)
+    return out
+
+
+def sensitivity(result: dict, embeddings: dict, task_metadata: dict, labels: dict, vocabulary: list,
+                cfg: EvaluateConfig, timestamps: dict | None = None, *, seed: int | None = None) -> dict:
+    """How far each score of ``result`` moves when every embedding is perturbed by ``cfg.sensitivity_rel``.
+
+    The probes are re-run from scratch on the perturbed embeddings (same seeds, same grid). Returns
+    ``{"rel": r, "delta": {metric: perturbed - original}, "ratio": |delta| / width of the 95 % interval}``.
+    """
+    moved = evaluate_task(perturb(embeddings, cfg.sensitivity_rel, seed or 0), task_metadata, labels, vocabulary,
+                          cfg, timestamps, seed=seed, n_boot=0)
+    names = [n for n in task_metadata["evaluation"] if n in result]
+    delta = {n: float(moved[n] - result[n]) for n in names}
+    first = names[0]
+    width = result.get(f"{first}_ci95_high", np.nan) - result.get(f"{first}_ci95_low", np.nan)
+    ratio = abs(delta[first]) / width if width and np.isfinite(width) and width > 0 else float("nan")
+    return {"rel": cfg.sensitivity_rel, "delta": delta, "ratio": float(ratio), "perturbed": moved[first]}
