@@ -48,8 +48,8 @@ from pathlib import Path
 
 # Names (matched case-insensitively as substrings of a JSON key, a CSV/TSV column header or a
 # markdown table column header) of measured times and rates. These change from run to run and from
-# machine to machine, so a reproduction check leaves them out on both sides. Substrings, so
-# "seconds" also covers "embed_seconds" and "wall" covers "wall_s", "wall_h", "wall_s_this_session".
+# machine to machine, so a reproduction check leaves them out on both sides. Matched where not glued to
+# other letters, so "seconds" also covers "embed_seconds" and "wall" covers "wall_s", "wall_h".
 TIMING_KEYS = (
     "seconds",
     "wall",
@@ -79,10 +79,16 @@ _MD_SEPARATOR_RE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*
 NUMBER, TEXT, STRUCTURE = "number", "text", "structure"
 
 
+_TIMING_RE = re.compile("|".join(rf"(?<![a-z]){re.escape(k)}(?![a-z])" for k in TIMING_KEYS))
+
+
 def is_timing(name: str) -> bool:
-    """Whether a key or column name is a measured time or rate (see :data:`TIMING_KEYS`)."""
-    low = str(name).lower()
-    return any(key in low for key in TIMING_KEYS)
+    """Whether a key or column name is a measured time or rate (see :data:`TIMING_KEYS`).
+
+    A key matches where it is not glued to other letters: ``embed_seconds`` and ``wall_h`` are timings,
+    ``train_steps``, ``time_shift`` and ``validate`` are not.
+    """
+    return bool(_TIMING_RE.search(str(name).lower()))
 
 
 @dataclass

@@ -172,7 +172,10 @@ def evaluate_model(name: str, embedder, suite_dirs: dict[str, Path], cfg: Evalua
             for t in list_tasks(d) if only is None or t.name in only]
     for suite, task_dir in tqdm(jobs, desc=f"evaluate {name}", unit="task", dynamic_ncols=True):
         results[f"{suite}/{task_dir.name}"] = evaluate_task(embedder, task_dir, cfg, seed)
-    return {"name": name, **(meta or {}), "tasks": results, "aggregate": average(results)}
+    from .numerics import describe
+
+    settings = {k: v for k, v in describe().items() if k not in ("cpu", "cores")}  # same on every machine
+    return {"name": name, **(meta or {}), "numerics": settings, "tasks": results, "aggregate": average(results)}
 
 
 def summary_table(results: dict[str, dict]):

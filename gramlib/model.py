@@ -178,7 +178,10 @@ class GRAM(nn.Module):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, T, F) normalised crops -> patch tokens with positions, (B, N, D)."""
         self._check_input(x)
-        tokens = rearrange(self.patch_embed(x), "b d nc nr -> b (nr nc) d")  # frequency-major
+        # The Conv2d's stride is its kernel, so it is one matrix product over the patches; done as such it
+        # runs the pinned GEMM everywhere (no oneDNN convolution, whose kernels vary by CPU).
+        conv = self.patch_embed
+        tokens = nn.functional.linear(self.patchify(x), conv.weight.flatten(1), conv.bias)  # (B, N, D), freq-major
         return tokens + self.positions
 
     def _check_input(self, x: torch.Tensor) -> None:

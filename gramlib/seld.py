@@ -137,7 +137,7 @@ def _evaluate_dataset(ds: SeldDataset, embedder, cfg: SeldConfig, seed: int, out
     energy_all = seld_metrics(refs, energy, len(ds.classes))
     convention = check_foa_convention([a for a, _ in check], rate, [lab for _, lab in check], warn=True)
     return {
-        "dataset": {"format": ds.format, "root": str(ds.root), "subset": ds.subset, "classes": list(ds.classes),
+        "dataset": {"format": ds.format, "root": _shown_path(ds.root), "subset": ds.subset, "classes": list(ds.classes),
                     "recordings": {"train": len(train), "val": len(val), "test": len(test)},
                     "embedding_dim": int(next(iter(emb.values())).shape[1]), "sample_rate_hz": rate},
         "probe": probe,
@@ -146,3 +146,12 @@ def _evaluate_dataset(ds: SeldDataset, embedder, cfg: SeldConfig, seed: int, out
                              "what": ENERGY_NOTE},
         "foa_convention": {k: convention[k] for k in ("ok", "best", "median_error_deg", "n_frames", "message")},
     }
+
+
+def _shown_path(path) -> str:
+    """``path`` relative to the working directory when inside it (results then match across clones)."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

@@ -131,6 +131,27 @@ def _cell(table, row, col, digits, best) -> str:
     return f"**{text}**" if is_best else text
 
 
+def table_sensitivity(results: dict[str, dict]) -> pd.DataFrame:
+    """Per model and task: the first metric, its 95 % interval, and how far re-running the probes on
+    embeddings perturbed by a relative ``evaluate.sensitivity_rel`` moved it (also as a share of the
+    interval's width); per model and suite, how far it moved the average (points). Empty without the check."""
+    rows = []
+    for name, res in sorted(results.items()):
+        for key, task in sorted(res.get("tasks", {}).items()):
+            metric = task.get("first_metric")
+            if metric is None or f"{metric}_sensitivity" not in task:
+                continue
+            lo, hi = task.get(f"{metric}_ci95_low", np.nan), task.get(f"{metric}_ci95_high", np.nan)
+            moved, width = task[f"{metric}_sensitivity"], hi - lo
+            rows.append({"model": name, "task": key, "metric": metric, "score": task[metric], "ci95_low": lo,
+                         "ci95_high": hi, "moved": moved, "moved_per_ci_width": moved / width if width > 0 else np.nan})
+        for suite, agg in sorted(res.get("aggregate", {}).items()):
+            if "average_sensitivity" in agg:
+                rows.append({"model": name, "task": f"{suite}/average", "metric": "average (points)",
+                             "score": agg["average"], "moved": agg["average_sensitivity"]})
+    return pd.DataFrame(rows).set_index(["model", "task"]) if rows else pd.DataFrame()
+
+
 def write_tables(out_dir: Path | str, results: dict[str, dict], pool, naive: str = "naive", *,
                  seld_dir: Path | str | None = None) -> list[Path]:
     """Every table as CSV and markdown in ``out_dir``, and ``summary.json`` (s(m) and Avg per model per
@@ -150,6 +171,10 @@ def write_tables(out_dir: Path | str, results: dict[str, dict], pool, naive: str
             f"First metric of each task in %; s(m) over the pool {list(pool)} (naive = {naive}). {spread}")
     put("localization", table_localization(df), "min", f"Errors on each model's native Nat-HEAR suite. {spread}")
     put("training_cost", table_training_cost(results), None, "Wall time as measured on the device named.", 2)
+    sensitivity = table_sensitivity(results)
+    if len(sensitivity):
+        put("sensitivity", sensitivity, None, "Float-noise check: every probe re-run on embeddings x (1 + 1e-6 z); "
+            "`moved` = |score change| (classification as a fraction, errors in their unit; averages in points).", 6)
     if seld_dir is not None and Path(seld_dir).is_dir():
         put("seld", table_seld(seld_dir), None, "SELD metrics (DCASE 2021 style: ER20, F20, LE_CD, LR_CD).", 3)
     stats = summary(df, pool, naive)

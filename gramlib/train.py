@@ -287,4 +287,4 @@ def _read_json(path: Path) -> dict:
 def _device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
+    return f"cpu ({torch.get_num_threads()} torch threads)"  # the thread count is a param; the core count is not

@@ -203,3 +203,10 @@ def test_real_results_against_itself():
     rep = compare_dirs(results, results)
     assert rep.ok, rep.lines(20)
     assert rep.n_files > 0 and rep.n_numbers > 0
+
+
+def test_timing_keys_match_whole_words_only():
+    from gramlib.compare import is_timing
+
+    assert all(map(is_timing, ["embed_seconds", "wall_h", "train_s", "crops_per_s", "seconds"]))
+    assert not any(map(is_timing, ["train_steps", "time_shift", "validate", "candidate", "median_abs_error_s"]))

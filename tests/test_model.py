@@ -244,3 +244,22 @@ def test_dynamo_traces_the_training_step_as_one_graph(encoder, channels, patchin
     torch._dynamo.reset()
     assert explained.graph_break_count == 0, [b.reason for b in explained.break_reasons]
     assert explained.graph_count == 1
+
+
+def test_patch_embedding_as_a_matrix_product_equals_the_strided_convolution():
+    """GRAM.embed multiplies patches by the Conv2d's weights (one pinned GEMM, no oneDNN convolution);
+    it must equal the convolution it stands for, so checkpoints keep their Conv2d layout."""
+    import dataclasses
+
+    from einops import rearrange
+
+    from gramlib import config
+    from gramlib.model import GRAM
+
+    params = config.load_params(profile="smoke")
+    base, features = config.section(params, "model"), config.section(params, "features")
+    for channels, cfg in ((2, base), (7, dataclasses.replace(base, patch_mels=128, patch_frames=2))):
+        model = GRAM(cfg, features, channels)
+        x = torch.randn(2, channels, features.crop_frames, features.n_mels)
+        conv = rearrange(model.patch_embed(x), "b d nc nr -> b (nr nc) d") + model.positions
+        assert torch.allclose(model.embed(x), conv, atol=1e-5)
