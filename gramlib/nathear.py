@@ -86,6 +86,8 @@ def _build(tasks_dir: Path, rooms_dir: Path, noise_dir_or_manifest, out_dir: Pat
         for kind in ("loc", "t60"):
             rows += spatial_task(task, f"{name}-{kind}", bank, noises, out_dir, cfg, seed, sample_rate_hz)
     summary = pd.DataFrame(rows)
+    if "path" in summary:  # relative to the Nat-HEAR folder: the same file on every clone
+        summary["path"] = [Path(p).relative_to(out_dir).as_posix() for p in summary["path"]]
     out_dir.mkdir(parents=True, exist_ok=True)
     summary.to_csv(out_dir / "summary.csv", index=False)
     return summary

@@ -57,7 +57,9 @@ HEAREVAL_GRID = {"hidden_layers": [1, 2], "initialization": ["xavier_uniform", "
 FIXED_PARAMS = {"hidden_dim": 1024, "dropout": 0.1, "batch_size": 1024}
 CPU_HIDDEN_DIM = 512  # cpu/smoke grids: a 1024x1024 layer costs 25 ms a step on one core, 512 costs 7
 # The ``linear`` grid: ridge read-outs solved exactly in float64, penalty alpha * n_train on standardised
-# inputs, strongest first so that a tie on the validation score keeps the simpler model.
+# inputs, strongest first. The penalty is chosen on the validation split's squared error (the ridge's own,
+# smooth loss, not the task metric, whose median or argmax jumps), by the one-standard-error rule: the
+# strongest penalty whose valid error is within one standard error (over valid items) of the lowest.
 RIDGE_ALPHAS = (10.0, 1.0, 0.1, 0.01, 1e-3, 1e-4)
 TIE_TOL = 1e-9  # relative: validation scores closer than this are a tie (the earlier candidate stays)
 KINDS = {"multiclass": "scores", "multilabel": "scores", "event": "events",
@@ -203,12 +205,28 @@ def fit_linear(grid: list[dict], train: SplitData, valid: SplitData, head: Head,
     """The ridge read-out of every grid point, each scored on ``valid`` (event tasks: best post-processing)."""
     if len(train.x) < 2:
         raise ValueError(f"the probe needs at least 2 training examples; got {len(train.x)}")
-    targets = head.ridge_target(train.y, head.n_out(vocabulary))
+    n_out = head.n_out(vocabulary)
+    targets = head.ridge_target(train.y, n_out)
+    valid_targets = head.ridge_target(valid.y, n_out)
     fits = []
     for readout in ridge_path(train.x, targets, [p["alpha"] for p in grid]):
         scores, setting = evaluate_split(head, readout, valid, [metric], vocabulary, post)
-        fits.append(Fit(readout, scores[metric], -1, setting))
+        errors = ((readout.predict(valid.x) - valid_targets) ** 2).mean(axis=1)  # per valid item (frame)
+        se = float(errors.std(ddof=1) / np.sqrt(len(errors))) if len(errors) > 1 else 0.0
+        fits.append(Fit(readout, scores[metric], -1, setting, (float(errors.mean()), se)))
     return fits
+
+
+def select_ridge(fits: list["Fit"]) -> int:
+    """The index of the strongest penalty (fits are strongest first) whose valid squared error is within
+    one standard error of the lowest; NaN errors are never chosen unless all are NaN (then index 0)."""
+    losses = [f.valid_loss for f in fits]
+    finite = [i for i, (m, _) in enumerate(losses) if np.isfinite(m)]
+    if not finite:
+        return 0
+    low = min(finite, key=lambda i: losses[i][0])
+    bound = losses[low][0] + losses[low][1]
+    return next(i for i in finite if losses[i][0] <= bound)
 
 
 def evaluate_split(head: Head, model: nn.Module, data: SplitData, names: list[str], vocabulary: list[str],
@@ -255,6 +273,7 @@ class Fit:
     valid_score: float
     epoch: int
     postprocessing: dict | None
+    valid_loss: tuple[float, float] | None = None  # ridge: mean squared error over valid items, its SE
 
 
 def train_probe(conf: dict, train: SplitData, valid: SplitData, head: Head, metric: str, vocabulary: list[str],
@@ -347,8 +366,11 @@ def evaluate_task(embeddings: dict, task_metadata: dict, labels: dict, vocabular
         fits = [train_probe(conf, train, valid, head, names[0], vocab, cfg, seed + i, post)
                 for i, conf in enumerate(grid)]
     best = 0
-    for i, fit in enumerate(fits):
-        best = i if _better(fit.valid_score, fits[best].valid_score, names[0]) else best
+    if linear:
+        best = select_ridge(fits)
+    else:
+        for i, fit in enumerate(fits):
+            best = i if _better(fit.valid_score, fits[best].valid_score, names[0]) else best
     results, items = [], []
     for k, split in enumerate(folds):
         if k:
@@ -377,7 +399,9 @@ def evaluate_task(embeddings: dict, task_metadata: dict, labels: dict, vocabular
                                                                      for it, i in zip(items, idx)])),
                                           [len(it[1]) for it in items], n_boot=n_boot, seed=seed)
         out[f"{names[0]}_ci95_low"], out[f"{names[0]}_ci95_high"] = lo, hi
-    grid_log = [{"params": p, "valid_score": f.valid_score, "epoch": f.epoch} for p, f in zip(grid, fits)]
+    grid_log = [{"params": p, "valid_score": f.valid_score, "epoch": f.epoch}
+                | ({"valid_mse": f.valid_loss[0], "valid_mse_se": f.valid_loss[1]} if f.valid_loss else {})
+                for p, f in zip(grid, fits)]
     return out | {"n_test": sum(r["n_test"] for r in results), "n_folds": len(folds), "folds": results,
                   "best_params": grid[best], "grid": grid_log, "seconds": time.perf_counter() - start}
 

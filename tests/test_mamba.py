@@ -6,7 +6,8 @@ import torch
 
 from gramlib.config import ModelConfig
 from gramlib.decoder import Block
-from gramlib.mamba import Mamba2Mixer, MambaEncoder, MambaLayer, matched_depth, ssd_chunked, ssd_sequential
+from gramlib.mamba import (Mamba2Mixer, MambaEncoder, MambaLayer, causal_depthwise_conv, matched_depth, ssd_chunked,
+                           ssd_sequential)
 
 TINY = ModelConfig(encoder="mamba", embed_dim=32, depth=2, heads=2, mamba_state=8, mamba_headdim=8, mamba_chunk=8)
 
@@ -35,6 +36,26 @@ def test_chunked_scan_gradients_equal_recurrence():
     grads_chunk = torch.autograd.grad((ssd_chunked(*inputs, 8) * weights).sum(), inputs)
     for got, want in zip(grads_chunk, grads_seq):
         torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("length", [1, 3, 4, 29])
+def test_causal_depthwise_conv_equals_conv1d_and_its_gradients(length):
+    torch.manual_seed(0)
+    conv = torch.nn.Conv1d(6, 6, 4, groups=6, padding=3)
+    x = torch.randn(2, length, 6, requires_grad=True)
+    want = conv(x.transpose(1, 2))[..., :length].transpose(1, 2)
+    got = causal_depthwise_conv(x, conv.weight, conv.bias)
+    torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-6)
+    weights = torch.randn_like(want)
+    grads_want = torch.autograd.grad((want * weights).sum(), [x, conv.weight, conv.bias])
+    grads_got = torch.autograd.grad((causal_depthwise_conv(x, conv.weight, conv.bias) * weights).sum(),
+                                    [x, conv.weight, conv.bias])
+    for got_g, want_g in zip(grads_got, grads_want):
+        torch.testing.assert_close(got_g, want_g, atol=1e-5, rtol=1e-5)
+    later = x.detach().clone()
+    later[:, -1] += 1.0  # a change at the last step moves no earlier output (causal)
+    moved = causal_depthwise_conv(later, conv.weight, conv.bias).detach()
+    assert torch.equal(moved[:, :-1], got.detach()[:, :-1]) and not torch.equal(moved[:, -1], got.detach()[:, -1])
 
 
 def test_long_strong_decay_stays_finite():

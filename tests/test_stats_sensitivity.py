@@ -96,3 +96,25 @@ def test_sensitivity_table_reads_the_metrics_files():
     assert list(table.index) == [("m", "hear/words"), ("m", "hear/average")]
     assert abs(table.loc[("m", "hear/words"), "moved_per_ci_width"] - 0.05) < 1e-12
     assert len(tables.table_sensitivity({"m": {"tasks": {}, "aggregate": {}}})) == 0
+
+
+def test_ridge_penalty_is_the_strongest_within_one_standard_error_of_the_lowest_valid_error():
+    fit = lambda mean, se: probes.Fit(None, 0.0, -1, None, (mean, se))  # noqa: E731 - strongest first
+    assert probes.select_ridge([fit(2.0, 0.1), fit(1.05, 0.1), fit(1.0, 0.1), fit(0.99, 0.1)]) == 1
+    assert probes.select_ridge([fit(2.0, 0.1), fit(1.05, 0.1), fit(1.0, 0.1), fit(0.99, 0.02)]) == 2
+    assert probes.select_ridge([fit(2.0, 0.1), fit(1.5, 0.1), fit(1.0, 0.01)]) == 2
+    assert probes.select_ridge([fit(float("nan"), 0.0), fit(1.0, 0.5)]) == 1
+    assert probes.select_ridge([fit(float("nan"), 0.0)]) == 0
+
+
+def test_ridge_selection_reads_only_the_valid_split():
+    rng = np.random.default_rng(3)
+    embeddings, labels, metadata, vocab = _task(rng)
+    cfg = config.EvaluateConfig(probe_grid="linear", bootstrap=0)
+    first = probes.evaluate_task(embeddings, metadata, labels, vocab, cfg)
+    test_fold = "fold00"  # fold 0 tests on fold00 and validates on fold01: scrambling its labels ...
+    scrambled = dict(labels, **{test_fold: {f: [vocab[(int(v[0]) + 1) % len(vocab)]] for f, v in labels[test_fold].items()}})
+    second = probes.evaluate_task(embeddings, metadata, scrambled, vocab, cfg)
+    assert second["best_params"] == first["best_params"]  # ... changes no selection
+    assert [g["valid_mse"] for g in second["grid"]] == [g["valid_mse"] for g in first["grid"]]
+    assert second["folds"][0]["scores"]["top1_acc"] != first["folds"][0]["scores"]["top1_acc"]
