@@ -1,6 +1,7 @@
 # Two commands (see README):
 #   make repro   create .venv, install everything, run `dvc repro` (cpu profile, ~45 min on 2 cores)
 #   make test    install what is missing, run the test suite (includes a smoke-profile pipeline run)
+#   make test-fast  the same without the tests marked slow (pipeline, notebooks, DDP, validator): the inner loop
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
@@ -15,13 +16,16 @@ export OMP_WAIT_POLICY := PASSIVE
 # Progress bars refresh every 5 s, so the executed notebooks in results/notebooks stay small.
 export TQDM_MININTERVAL := 5
 
-.PHONY: repro test setup check-python kernel clean-venv
+.PHONY: repro test test-fast setup check-python kernel clean-venv
 
 repro: $(STAMP)
 	$(BIN)/dvc repro
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m 'not slow' tests
 
 setup: $(STAMP)
 

@@ -1,4 +1,5 @@
 """params.yaml loading: profiles merge, types are checked, unknown keys are rejected by name."""
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -99,5 +100,5 @@ def test_variant_overrides_and_errors(tmp_path):
 
 def test_frozen():
     cfg = config.section(config.load_params(ROOT / "params.yaml"), "train")
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError, match="lr"):
         cfg.lr = 1.0  # type: ignore[misc]

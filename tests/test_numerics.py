@@ -69,12 +69,14 @@ def test_every_stage_runs_through_the_pinning_runner():
         assert cmd.startswith(f"python -m gramlib.stage {name} "), f"stage {name}: {cmd}"
 
 
+@pytest.mark.slow  # subprocess workloads
 def test_the_workload_runs_the_pinned_kernels(reference):
     settings = reference["settings"]
     assert settings["pinned"] and settings["capability"] == "AVX2" and not settings["onednn"]
     assert settings["threads"] == 2 and settings["MKL_CBWR"] == "COMPATIBLE"
 
 
+@pytest.mark.slow  # subprocess workloads
 def test_same_bits_under_concurrent_load(reference):
     busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
     try:
@@ -85,15 +87,18 @@ def test_same_bits_under_concurrent_load(reference):
     assert digests(loaded) == digests(reference)
 
 
+@pytest.mark.slow  # subprocess workloads
 @pytest.mark.skipif(shutil.which("taskset") is None or (os.cpu_count() or 1) < 2, reason="needs taskset, 2 cores")
 def test_same_bits_on_one_core_with_the_same_thread_count(reference):
     assert digests(run_workload(pinned_env(2), ("taskset", "-c", "0"))) == digests(reference)
 
 
+@pytest.mark.slow  # subprocess workloads
 def test_same_bits_when_mkl_sees_a_smaller_cpu(reference):
     assert digests(run_workload(pinned_env(2, MKL_ENABLE_INSTRUCTIONS="AVX2"))) == digests(reference)
 
 
+@pytest.mark.slow  # subprocess workloads
 def test_ridge_probe_bits_do_not_depend_on_the_thread_count(reference):
     one = run_workload(pinned_env(1))
     assert one["ridge"] == reference["ridge"]

@@ -110,6 +110,7 @@ def test_changed_config_does_not_resume(project, capsys):
     assert "another configuration" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_two_ddp_processes_match_one(project):
     launch(project, "gram-clean")
     single = weights(project, "gram-clean")
