@@ -4,7 +4,9 @@
     .venv/bin/python bench/numerics.py [--threads 2] [--repeats 5]
 
 Per configuration: log-mels of 16 binaural 10-s clips; one training step of the cpu-profile GRAM on 32
-crops (forward + backward + AdamW); timestamp embeddings of 16 4-s clips through the HEAR API; one MLP
+crops (forward + backward + AdamW); the same for the cpu profile's Mamba encoder alone (42 tokens), and that
+step with its causal depthwise conv run as ``nn.Conv1d`` (what it was before: with oneDNN off torch runs
+one convolution per channel); timestamp embeddings of 16 4-s clips through the HEAR API; one MLP
 probe of the cpu grid (200 full-batch epochs, 600 x 128) and the ridge path of the linear grid (6
 penalties, one float64 SVD). Medians of ``--repeats`` after one warm-up; the ratio pinned / unpinned is
 the slowdown (> 1: pinned is slower). The configurations alternate repeat by repeat.
@@ -28,7 +30,7 @@ def child(repeats: int) -> dict:
     import numpy as np
     import torch
 
-    from gramlib import config, hear, numerics, probes
+    from gramlib import config, hear, mamba, numerics, probes
     from gramlib.probe_data import SplitData
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
@@ -51,6 +53,29 @@ def child(repeats: int) -> dict:
         loss.backward()
         optim.step()
 
+    torch.manual_seed(0)
+    encoder = mamba.MambaEncoder(config.resolve_variant(params, "mamba")[1])
+    tokens = torch.randn(32, 42, encoder.norm.weight.shape[0], generator=gen)
+    enc_optim = torch.optim.AdamW(encoder.parameters(), lr=1e-4)
+
+    def mamba_step():
+        enc_optim.zero_grad()
+        encoder(tokens).square().mean().backward()
+        enc_optim.step()
+
+    def as_conv1d(x, weight, bias):  # the previous code path, for the record
+        length = x.shape[1]
+        out = torch.nn.functional.conv1d(x.transpose(1, 2), weight, bias, padding=weight.shape[-1] - 1,
+                                         groups=weight.shape[0])
+        return out[..., :length].transpose(1, 2)
+
+    def mamba_step_conv1d():
+        fast, mamba.causal_depthwise_conv = mamba.causal_depthwise_conv, as_conv1d
+        try:
+            mamba_step()
+        finally:
+            mamba.causal_depthwise_conv = fast
+
     def embed():
         with torch.no_grad():
             embedder.timestamp_embeddings(short)
@@ -59,7 +84,9 @@ def child(repeats: int) -> dict:
         with torch.no_grad():
             embedder.extractor(clips)
 
-    jobs = {"log-mels (16 x 10 s)": logmel, "GRAM train step (32 crops)": step, "embeddings (16 x 4 s)": embed,
+    jobs = {"log-mels (16 x 10 s)": logmel, "GRAM train step (32 crops)": step,
+            "Mamba encoder step (32 x 42)": mamba_step, "  same, conv as nn.Conv1d": mamba_step_conv1d,
+            "embeddings (16 x 4 s)": embed,
             "MLP probe, 200 epochs": lambda: probes.train_probe(probes.probe_grid("cpu")[0], train, valid, head,
                                                                 "top1_acc", list("abcdefgh"), cfg, 0, []),
             "ridge path, 6 penalties": lambda: probes.ridge_path(x[:400], head.ridge_target(y[:400], 8),
@@ -68,7 +95,7 @@ def child(repeats: int) -> dict:
     for name, fn in jobs.items():
         fn()
         runs = []
-        for _ in range(repeats):
+        for _ in range(1 if name.startswith("  same") else repeats):  # the old path is slow: once
             start = time.perf_counter()
             fn()
             runs.append(time.perf_counter() - start)
