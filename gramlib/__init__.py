@@ -10,6 +10,11 @@ import os as _os
 __version__ = "0.1.0"
 
 if _os.environ.get("GRAM_PINNED") == "1":
+    import warnings as _warnings
+
     from . import numerics as _numerics
+
+    # a stage's kernel has no widgets: tqdm's text bars are what the stage runner shows on the terminal
+    _warnings.filterwarnings("ignore", message="IProgress not found")
 
     _numerics.pin_process()

@@ -170,7 +170,9 @@ def evaluate_model(name: str, embedder, suite_dirs: dict[str, Path], cfg: Evalua
     results = {}
     jobs = [(s, t) for s, d in suite_dirs.items() if suites_used is None or s in suites_used
             for t in list_tasks(d) if only is None or t.name in only]
-    for suite, task_dir in tqdm(jobs, desc=f"evaluate {name}", unit="task", dynamic_ncols=True):
+    bar = tqdm(jobs, desc=f"evaluate {name}", unit="task", dynamic_ncols=True)
+    for suite, task_dir in bar:
+        bar.set_postfix_str(f"{suite}/{task_dir.name}", refresh=False)  # shown with the next redraw
         results[f"{suite}/{task_dir.name}"] = evaluate_task(embedder, task_dir, cfg, seed)
     from .numerics import describe
 

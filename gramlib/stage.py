@@ -7,13 +7,83 @@ for STAGE (thread count from ``numerics.threads``, pre-training from the variant
 ``train.torch_threads``), and runs NOTEBOOK with papermill into OUTPUT; the notebook's kernel inherits
 that environment, and its ``import gramlib`` applies the torch-level settings
 (:func:`gramlib.numerics.pin_process`). So ``dvc repro`` with or without ``make`` runs the same numerics.
+
+What the terminal shows: every line the notebook's cells print, prefixed with the stage
+(``pretrain@gram-binaural | ...``), and its progress bars as one line per ``PROGRESS_EVERY_S`` at most
+(the last state of a bar is always shown), so a long stage shows step / total, loss, rate and ETA as it
+runs while the executed notebook stays as it was. The kernel talks to papermill over local IPC sockets
+(no TCP warning). A failing stage ends with one line naming the stage, the notebook, the cell and the
+error, and exits non-zero.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
+
+PROGRESS_EVERY_S = 5.0
+
+
+class StageLog:
+    """A text stream for papermill's ``stdout_file``/``stderr_file``: complete lines go to ``out`` with a
+    prefix at once; a progress bar's in-place updates (text after a carriage return, no newline) at most
+    once every ``every_s`` seconds, the latest one pending until :meth:`close`."""
+
+    def __init__(self, label: str, out=None, every_s: float = PROGRESS_EVERY_S, clock=time.monotonic):
+        self.prefix, self.out, self.every_s, self.clock = f"{label} | ", out or sys.stderr, every_s, clock
+        self.last_progress, self.pending, self.partial = -float("inf"), None, ""
+
+    def _emit(self, text: str) -> None:
+        if text.strip():
+            self.out.write(self.prefix + text.rstrip() + "\n")
+            self.out.flush()
+
+    def write(self, text: str) -> int:
+        text = self.partial + text
+        self.partial = ""
+        lines = text.replace("\r\n", "\n").split("\n")
+        for line in lines[:-1]:  # complete lines: the last state after any carriage return
+            if "\r" not in line and self.pending:  # a new line after a bar: show the bar's last state first
+                self._emit(self.pending)
+            self.pending = None
+            self._emit(line.rsplit("\r", 1)[-1])
+        tail = lines[-1]
+        if "\r" not in tail and tail and self.pending:
+            self._emit(self.pending)
+            self.pending = None
+        if "\r" in tail:  # a progress bar redrawn in place
+            state = tail.rsplit("\r", 1)[-1]
+            if self.clock() - self.last_progress >= self.every_s:
+                self._emit(state)
+                self.last_progress, self.pending = self.clock(), None
+            else:
+                self.pending = state
+        else:
+            self.partial = tail  # an unfinished line: wait for its end
+        return len(text)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+    def close(self) -> None:
+        for text in (self.pending, self.partial):
+            if text:
+                self._emit(text)
+        self.pending, self.partial = None, ""
+
+
+def _ipc_kernel_manager():
+    """A kernel manager whose kernel uses local IPC sockets, not TCP on localhost."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IpcKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            kwargs.setdefault("transport", "ipc")
+            super().__init__(**kwargs)
+
+    return IpcKernelManager
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -41,10 +111,22 @@ def main(argv: list[str] | None = None) -> int:
                                numerics.stage_threads(params, args.stage, parameters.get("variant")))
     numerics.apply_environment(env)
     import papermill
+    from papermill.exceptions import PapermillExecutionError
 
+    label = args.stage + (f"@{parameters['variant']}" if "variant" in parameters else "")
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(str(args.notebook), str(args.output), parameters=parameters, progress_bar=False,
-                               cwd=os.getcwd())
+    log = StageLog(label)
+    try:
+        papermill.execute_notebook(str(args.notebook), str(args.output), parameters=parameters, progress_bar=False,
+                                   cwd=os.getcwd(), stdout_file=log, stderr_file=log,
+                                   kernel_manager_class=_ipc_kernel_manager())
+    except PapermillExecutionError as err:
+        log.close()
+        first = str(err.evalue).strip().splitlines()[0] if str(err.evalue).strip() else ""
+        print(f"stage {label} failed: {args.notebook} cell {err.cell_index + 1} (In [{err.exec_count}]): "
+              f"{err.ename}: {first}  (executed notebook: {args.output})", file=sys.stderr)
+        return 1
+    log.close()
     return 0
 
 

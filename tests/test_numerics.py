@@ -124,3 +124,43 @@ def test_a_process_that_missed_the_pinned_capability_is_stopped():
                                        "get_cpu_capability())"], env=env, capture_output=True, text=True).stdout:
         pytest.skip("this CPU runs AVX2 kernels by default: nothing to miss")
     assert done.returncode != 0 and "not the pinned AVX2" in done.stderr, done.stderr[-1000:]
+
+
+def test_stage_log_prefixes_lines_and_throttles_progress_bars():
+    import io
+
+    from gramlib.stage import StageLog
+
+    now = [0.0]
+    out = io.StringIO()
+    log = StageLog("pretrain@x", out, every_s=5.0, clock=lambda: now[0])
+    log.write("hello\n")
+    for step in range(1, 11):  # a bar redrawn every second for 10 s
+        now[0] = float(step)
+        log.write(f"\rpretrain: {step}/10")
+    log.write("half a ")
+    log.write("line\n")
+    log.write("\rlast: 10/10")
+    log.close()
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "pretrain@x | hello" and all(line.startswith("pretrain@x | ") for line in lines)
+    bars = [line for line in lines if "pretrain:" in line]
+    assert bars == ["pretrain@x | pretrain: 1/10", "pretrain@x | pretrain: 6/10",  # at most one per 5 s ...
+                    "pretrain@x | pretrain: 10/10"]  # ... and the bar's last state before the next line
+    assert "pretrain@x | half a line" in lines and lines[-1] == "pretrain@x | last: 10/10"
+
+
+def test_a_failing_stage_names_the_stage_the_cell_and_the_error(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("print('working')"), nbformat.v4.new_code_cell("1 / 0")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "bad.ipynb")
+    done = subprocess.run([sys.executable, "-m", "gramlib.stage", "figures", str(tmp_path / "bad.ipynb"),
+                           str(tmp_path / "out.ipynb")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert "figures | working" in lines
+    assert "stage figures failed" in lines[-1] and "cell 2" in lines[-1] and "ZeroDivisionError" in lines[-1]
+    assert "TCP" not in done.stderr
