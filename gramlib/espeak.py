@@ -210,9 +210,3 @@ def get_espeak() -> Espeak:
         if _INSTANCE is None:
             _INSTANCE = Espeak()
         return _INSTANCE
-
-
-def speak(text: str, voice: str = "en-us", **params) -> tuple[np.ndarray, int]:
-    """``(audio, sample_rate_hz)`` for ``text`` spoken by ``voice``; see :meth:`Espeak.synth`."""
-    engine = get_espeak()
-    return engine.synth(text, voice, **params), engine.sample_rate_hz

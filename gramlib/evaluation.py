@@ -29,7 +29,6 @@ from . import probes
 from .config import EvaluateConfig
 from .tasks import list_tasks, read_task
 
-SUITE_CHANNELS = {"hear": 1, "nathear-binaural": 2, "nathear-foa": 4}
 NATIVE_SUITE = {"binaural": "nathear-binaural", "foa": "nathear-foa", "clean": "nathear-foa", "mono": "nathear-foa"}
 ERROR_KINDS = ("localization", "regression")  # scored as errors, kept out of the averages
 

@@ -21,7 +21,6 @@ The authors multiply that loss by C; we do not, so losses compare across formats
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import NamedTuple
 
 import torch
@@ -32,16 +31,6 @@ from gramlib.config import FeaturesConfig, ModelConfig
 from gramlib.decoder import LN_EPS, Block, MultiWindowDecoder
 from gramlib.mamba import MambaEncoder
 from gramlib.masking import STRATEGIES, Mask, make_mask, n_masked
-
-ENCODER_SIZES = {"tiny": (192, 12, 3), "small": (384, 12, 6), "base": (768, 12, 12)}  # ViT (D, depth, heads)
-
-
-def sized(cfg: ModelConfig, size: str) -> ModelConfig:
-    """``cfg`` with the encoder width, depth and heads of a named ViT size (tiny, small, base)."""
-    if size not in ENCODER_SIZES:
-        raise ValueError(f"unknown encoder size {size!r}; accepted: {list(ENCODER_SIZES)}")
-    dim, depth, heads = ENCODER_SIZES[size]
-    return replace(cfg, embed_dim=dim, depth=depth, heads=heads)
 
 
 class MAEOutput(NamedTuple):

@@ -48,9 +48,6 @@ class Paths:
     def model(self, variant: str) -> Path:
         return self.root / "models" / variant
 
-    def embeddings(self, name: str) -> Path:  # cached embeddings of one model or baseline
-        return self.root / "models" / "embeddings" / name
-
     # results/ and figures/ (committed)
     @property
     def results(self) -> Path:

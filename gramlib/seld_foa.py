@@ -22,7 +22,6 @@ import numpy as np
 import torch
 from scipy.signal import stft
 
-from .seld_data import SeldDataset, load_recording
 from .seld_labels import LABEL_HOP_S, SeldLabels, direction_deg
 
 BAND_HZ = (100.0, 8000.0)
@@ -129,13 +128,6 @@ def check_foa_convention(audio: np.ndarray | list, sample_rate_hz: int, labels: 
     if warn and not ok:
         warnings.warn(msg, stacklevel=2)
     return {"ok": bool(ok), "n_frames": n, "best": best, "median_error_deg": medians, "message": msg}
-
-
-def check_dataset_convention(ds: SeldDataset, *, n_recordings: int = 3, sample_rate_hz: int | None = None) -> dict:
-    """:func:`check_foa_convention` pooled over the first ``n_recordings`` recordings of a dataset."""
-    recs = list(ds.recordings[:n_recordings])
-    rate = sample_rate_hz or recs[0].sample_rate_hz
-    return check_foa_convention([load_recording(r, rate) for r in recs], rate, [r.labels for r in recs])
 
 
 # --------------------------------------------------------------------------------------------
