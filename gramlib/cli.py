@@ -161,7 +161,6 @@ def cmd_nathear(args, params: dict) -> int:
     import dataclasses
 
     from . import nathear, rirbank, sources
-    from .audio import write_wav
 
     _require_dir(args.tasks_dir, "TASKS_DIR")
     seed = int(params["seed"] if args.seed is None else args.seed)
@@ -182,12 +181,10 @@ def cmd_nathear(args, params: dict) -> int:
     else:
         _require_dir(rooms_dir, "--rooms-dir")
     noise = args.noise_dir
-    if noise is None:
-        src = config.section(params, "sources")
+    if noise is None:  # the sources stage's test noise (no train noise), written with its manifest
+        src = dataclasses.replace(config.section(params, "sources"), noise_train_clips=0)
+        sources.build_noise(src, args.out_dir, seed, rate)
         noise = args.out_dir / "noise"
-        for i in range(src.noise_test_clips):
-            audio, kind = sources.noise_clip(seed, "test", i, src.noise_clip_s, rate)
-            write_wav(noise / "test" / f"{kind}-{i:05d}.wav", audio, rate)
     elif not noise.exists():
         raise CommandError(f"--noise-dir: {noise} not found")
     summary = nathear.build_nathear(args.tasks_dir, rooms_dir, noise, args.out_dir, cfg, seed, rate)

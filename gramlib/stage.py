@@ -40,28 +40,30 @@ class StageLog:
             self.out.write(self.prefix + text.rstrip() + "\n")
             self.out.flush()
 
+    def _end_bar(self) -> None:
+        """Text that is not a redraw follows a bar: show the bar's last state first."""
+        if self.pending:
+            self._emit(self.pending)
+        self.pending = None
+
     def write(self, text: str) -> int:
-        text = self.partial + text
+        lines = (self.partial + text).replace("\r\n", "\n").split("\n")
         self.partial = ""
-        lines = text.replace("\r\n", "\n").split("\n")
         for line in lines[:-1]:  # complete lines: the last state after any carriage return
-            if "\r" not in line and self.pending:  # a new line after a bar: show the bar's last state first
-                self._emit(self.pending)
+            if "\r" not in line:
+                self._end_bar()
             self.pending = None
             self._emit(line.rsplit("\r", 1)[-1])
         tail = lines[-1]
-        if "\r" not in tail and tail and self.pending:
-            self._emit(self.pending)
-            self.pending = None
-        if "\r" in tail:  # a progress bar redrawn in place
-            state = tail.rsplit("\r", 1)[-1]
-            if self.clock() - self.last_progress >= self.every_s:
-                self._emit(state)
-                self.last_progress, self.pending = self.clock(), None
-            else:
-                self.pending = state
-        else:
+        if "\r" not in tail:
+            if tail:
+                self._end_bar()
             self.partial = tail  # an unfinished line: wait for its end
+        elif self.clock() - self.last_progress >= self.every_s:  # a progress bar redrawn in place
+            self._emit(tail.rsplit("\r", 1)[-1])
+            self.last_progress, self.pending = self.clock(), None
+        else:
+            self.pending = tail.rsplit("\r", 1)[-1]
         return len(text)
 
     def flush(self) -> None:
@@ -116,17 +118,19 @@ def main(argv: list[str] | None = None) -> int:
     label = args.stage + (f"@{parameters['variant']}" if "variant" in parameters else "")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     log = StageLog(label)
+    failure = None
     try:
         papermill.execute_notebook(str(args.notebook), str(args.output), parameters=parameters, progress_bar=False,
                                    cwd=os.getcwd(), stdout_file=log, stderr_file=log,
                                    kernel_manager_class=_ipc_kernel_manager())
     except PapermillExecutionError as err:
-        log.close()
-        first = str(err.evalue).strip().splitlines()[0] if str(err.evalue).strip() else ""
-        print(f"stage {label} failed: {args.notebook} cell {err.cell_index + 1} (In [{err.exec_count}]): "
-              f"{err.ename}: {first}  (executed notebook: {args.output})", file=sys.stderr)
+        failure = err
+    log.close()  # a bar's last state, before any failure line
+    if failure is not None:
+        first = str(failure.evalue).strip().splitlines()[0] if str(failure.evalue).strip() else ""
+        print(f"stage {label} failed: {args.notebook} cell {failure.cell_index + 1} (In [{failure.exec_count}]): "
+              f"{failure.ename}: {first}  (executed notebook: {args.output})", file=sys.stderr)
         return 1
-    log.close()
     return 0
 
 

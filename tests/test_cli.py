@@ -11,6 +11,7 @@ import pytest
 from gramlib import cli
 from gramlib.audio import write_wav
 from gramlib.tasks import TaskWriter, read_task
+from test_nathear import tone  # the same windowed test tone
 
 ROOT = Path(__file__).resolve().parents[1]
 RATE = 32000
@@ -23,11 +24,6 @@ def gram(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
-def tone(rng, seconds=0.5):
-    t = np.arange(int(seconds * RATE)) / RATE
-    return (0.3 * np.sin(2 * np.pi * rng.uniform(200, 2000) * t) * np.hanning(t.size)).astype(np.float32)
-
-
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
@@ -36,7 +32,7 @@ def suite(tmp_path_factory):
             "split_mode": "trainvaltest", "sample_duration": 0.5, "evaluation": ["top1_acc"]}
     writer = TaskWriter(root / "tasks", "words", meta, RATE)
     for i, split in enumerate(["train"] * 12 + ["valid"] * 6 + ["test"] * 6):
-        writer.add(split, f"w{i:02d}.wav", tone(rng) * (1.0 + i % 2), "loud" if i % 2 else "soft")
+        writer.add(split, f"w{i:02d}.wav", tone(rng, 0.5) * (1.0 + i % 2), "loud" if i % 2 else "soft")
     writer.close()
     return root
 
