@@ -1,9 +1,9 @@
-"""Cross-check gramlib.probes against heareval's own predictions runner on the same embeddings.
+"""Cross-check gramlib.eval.probes against heareval's own predictions runner on the same embeddings.
 
 Builds a small synthetic k-fold scene task directly as pre-computed embeddings (noisy class centroids,
 so the score is well below 1 and the folds disagree a little), writes it in heareval's embeddings-dir
 format, runs ``heareval.predictions.runner`` on it in a separate venv, runs
-:func:`gramlib.probes.evaluate_task` on the same arrays with the ``full`` grid, and prints both scores,
+:func:`gramlib.eval.probes.evaluate_task` on the same arrays with the ``full`` grid, and prints both scores,
 heareval's fold-to-fold std and whether they agree (|mean difference| <= heareval's fold std).
 
     .venv/bin/python bench/heareval_crosscheck.py [--python /tmp/hevenv/venv/bin/python] [--workdir DIR]
@@ -46,8 +46,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gramlib.config import EvaluateConfig
-from gramlib.probes import evaluate_task, probe_grid
+from gramlib.core.config import EvaluateConfig
+from gramlib.eval.probes import evaluate_task, probe_grid
 
 METRICS = ["top1_acc", "mAP", "d_prime", "aucroc"]
 LAUNCHER = '''\

@@ -45,8 +45,8 @@ os.environ["OMP_NUM_THREADS"] = str(ARGS.threads if ARGS else 1)
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from gramlib.config import load_params, section  # noqa: E402
-from gramlib.model import GRAM  # noqa: E402
+from gramlib.core.config import load_params, section  # noqa: E402
+from gramlib.model.gram import GRAM  # noqa: E402
 
 PROFILE = {"tiny": "cpu", "base": "paper"}
 CHANNELS = 2  # binaural

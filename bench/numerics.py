@@ -30,8 +30,10 @@ def child(repeats: int) -> dict:
     import numpy as np
     import torch
 
-    from gramlib import config, hear, mamba, numerics, probes
-    from gramlib.probe_data import SplitData
+    from gramlib.core import config, numerics
+    from gramlib.eval import probes
+    from gramlib.model import hear, mamba
+    from gramlib.eval.probe_data import SplitData
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     params = config.load_params(ROOT / "params.yaml", profile="cpu")
@@ -113,7 +115,7 @@ def main() -> int:
         print(json.dumps(child(args.repeats)))
         return 0
     sys.path.insert(0, str(ROOT))
-    from gramlib import config, numerics
+    from gramlib.core import config, numerics
 
     base = {k: v for k, v in os.environ.items()
             if k not in ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA", "OPENBLAS_CORETYPE", "GRAM_PINNED")}

@@ -1,6 +1,6 @@
 """Scene-mixing throughput: the batched torch mixer against a per-example scipy loop, same run.
 
-    .venv/bin/python bench/scenes.py [--batch 8] [--reps 3] [--rooms 2]
+    .venv/bin/python bench/mixer.py [--batch 8] [--reps 3] [--rooms 2]
 
 10-s scenes at 32 kHz, binaural (2 ch) and FOA (4 ch), 1 and 5 noise sources, RIRs of 96,000 taps
 (3 s, the paper) and 32,000 taps (1 s, the cpu profile), 1 torch thread. Prints scenes per second,
@@ -20,7 +20,7 @@ import torch  # noqa: E402
 from scipy.signal import fftconvolve  # noqa: E402
 
 from _memory import peak_memory  # noqa: E402  (bench/ is on sys.path when a bench script runs)
-from gramlib import scenes  # noqa: E402
+from gramlib.scenes import mixer  # noqa: E402
 
 RATE_HZ = 32000
 SCENE_S = 10.0
@@ -75,9 +75,9 @@ def bench_mixing(batch: int, reps: int) -> None:
     for n_taps in (96000, 32000):
         for fmt in ("binaural", "foa"):
             for n_noise in (1, 5):
-                data = synthetic_batch(rng, batch, scenes.FORMAT_CHANNELS[fmt], n_noise, n_taps)
+                data = synthetic_batch(rng, batch, mixer.FORMAT_CHANNELS[fmt], n_noise, n_taps)
                 tensors = {k: torch.from_numpy(v) for k, v in data.items()}
-                t_torch = timed(lambda: scenes.mix_batch(**tensors), reps)
+                t_torch = timed(lambda: mixer.mix_batch(**tensors), reps)
                 t_loop = timed(lambda: loop_mix(**data), max(1, reps - 1))
                 sps_t, sps_l = batch / t_torch, batch / t_loop
                 print(f"{fmt:9s} {n_noise:5d} {n_taps:8d} | {sps_t:10.2f} {sps_t * SCENE_S:7.1f} | "
@@ -88,15 +88,15 @@ def bench_mixing(batch: int, reps: int) -> None:
 def workspace_mb(batch: int, n_ch: int, n_taps: int) -> float:
     """Size of the FFT buffers the mixer allocated (and reuses) for this shape."""
     n_samples = int(SCENE_S * RATE_HZ)
-    ws = scenes._workspace(min(scenes.CHUNK_ROWS, batch), n_ch, n_taps, n_samples,
-                           scenes.fft_length(n_samples + n_taps - 1), torch.device("cpu"))
+    ws = mixer._workspace(min(mixer.CHUNK_ROWS, batch), n_ch, n_taps, n_samples,
+                           mixer.fft_length(n_samples + n_taps - 1), torch.device("cpu"))
     return sum(t.numel() * t.element_size() for t in ws.values()) / 2**20
 
 
 def bench_rooms(n_rooms: int) -> None:
-    from gramlib.config import RoomsConfig
-    from gramlib.hrtf import load_kemar
-    from gramlib.rooms import render_room, sample_placement, sample_room
+    from gramlib.core.config import RoomsConfig
+    from gramlib.scenes.hrtf import load_kemar
+    from gramlib.scenes.rooms import render_room, sample_placement, sample_room
 
     load_kemar(RATE_HZ)
     for name, cfg in (("cpu", RoomsConfig()), ("paper", RoomsConfig(sets_per_room=10, max_order=20, rir_s=3.0))):

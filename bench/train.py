@@ -3,7 +3,7 @@
     .venv/bin/python bench/train.py [--steps 20] [--threads 2] [--cpu-accel]
 
 For each config it measures, in the same run:
-* ``loop``: :class:`gramlib.train.Run` end to end -- scenes mixed online in a DataLoader worker,
+* ``loop``: :class:`gramlib.train.loop.Run` end to end -- scenes mixed online in a DataLoader worker,
   log-mels, in-batch crops, masks, forward, backward, AdamW -- on this project's data (``data/`` from
   ``dvc repro``; without it, a smoke-size corpus and RIR bank are built in a temporary folder);
 * ``model``: the reference, the same model's forward + backward + AdamW on ready-made random crops
@@ -26,10 +26,14 @@ from pathlib import Path
 import torch
 
 from _memory import peak_memory  # noqa: E402  (bench/ is on sys.path when a bench script runs)
-from gramlib import config, launch, rirbank, sources
-from gramlib.masking import make_mask
-from gramlib.paths import Paths
-from gramlib.train import Run, build_model, make_optimizer
+from gramlib.core import config
+from gramlib.corpus import sources
+from gramlib.scenes import rirbank
+from gramlib.train import launch
+from gramlib.model.masking import make_mask
+from gramlib.core.paths import Paths
+from gramlib.model.gram import build_model
+from gramlib.train.loop import Run, make_optimizer
 
 PAPER_CROPS_PER_S = 500_000 * 1536 / (40 * 3600)
 

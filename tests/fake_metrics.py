@@ -1,4 +1,4 @@
-"""Synthetic metrics JSONs in the exact schema of gramlib.evaluation.write_results, for the results,
+"""Synthetic metrics JSONs in the exact schema of gramlib.eval.evaluation.write_results, for the results,
 tables and plots tests. Scores are simple functions of a per-model ``base`` so tests can predict them."""
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """A child process for tests/test_numerics.py: an embedding pass, a few GRAM training steps and the
 probes, on fixed random inputs; prints one JSON line of md5 digests of their outputs and the torch
-settings it ran with. Run it under the environment of gramlib.numerics.environment()."""
+settings it ran with. Run it under the environment of gramlib.core.numerics.environment()."""
 import hashlib
 import json
 import sys
@@ -9,8 +9,10 @@ import gramlib  # noqa: F401  (applies the pinned settings when GRAM_PINNED=1)
 import numpy as np
 import torch
 
-from gramlib import config, hear, numerics, probes
-from gramlib.probe_data import SplitData
+from gramlib.core import config, numerics
+from gramlib.eval import probes
+from gramlib.model import hear
+from gramlib.eval.probe_data import SplitData
 
 
 def digest(array) -> str:

@@ -1,4 +1,4 @@
-"""The authors' released checkpoint layouts (gramlib.authors_layout, gramlib.authors).
+"""The authors' released checkpoint layouts (gramlib.model.authors_layout, gramlib.model.authors).
 
 The weights cannot be downloaded here, so every file is written by these tests in the authors' layouts,
 from the key lists and shapes of ``reference/gram-checkpoints.md`` §2, out of small models of ours (the
@@ -17,11 +17,11 @@ import torchaudio
 from safetensors.torch import save_file
 from torch import nn
 
-from gramlib import authors, authors_layout, checkpoint, hear
-from gramlib.authors_layout import AuthorsCheckpointError
-from gramlib.config import ConfigError, FeaturesConfig, ModelConfig
-from gramlib.mamba import MambaLayer
-from gramlib.model import GRAM, sincos_2d
+from gramlib.model import authors, authors_layout, checkpoint, hear
+from gramlib.model.authors_layout import AuthorsCheckpointError
+from gramlib.core.config import ConfigError, FeaturesConfig, ModelConfig
+from gramlib.model.mamba import MambaLayer
+from gramlib.model.gram import GRAM, sincos_2d
 
 torch.set_num_threads(1)
 D, DEPTH, HEADS = 32, 2, 2
@@ -440,7 +440,7 @@ def test_convert_loads_without_the_layout_code(tmp_path):
 
 def test_convert_command_line(tmp_path):
     src = write(authors_state(ours()), tmp_path / "w.safetensors")
-    proc = subprocess.run([sys.executable, "-m", "gramlib.authors", "convert", str(src), str(tmp_path / "out"),
+    proc = subprocess.run([sys.executable, "-m", "gramlib.model.authors", "convert", str(src), str(tmp_path / "out"),
                            "--heads", str(HEADS)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads((tmp_path / "out" / "config.json").read_text())["source"]["variant"].startswith("GRAM-T binaural")
@@ -461,7 +461,7 @@ def test_convert_refuses_a_table_our_format_cannot_hold(tmp_path):
     sd = authors_state(ours(), table=torch.randn(201, D))
     with pytest.raises(AuthorsCheckpointError) as err:
         authors.convert(write(sd, tmp_path / "w.safetensors"), tmp_path / "out", heads=HEADS)
-    one_line(err, "positional table", "gramlib.authors.load")
+    one_line(err, "positional table", "gramlib.model.authors.load")
     assert not (tmp_path / "out").exists()
 
 
@@ -520,5 +520,5 @@ def test_plane_wave_intensity_points_where_the_authors_convention_says(direction
 def test_foa_front_end_matches_the_authors_extractor_and_keeps_mono_unconverted():
     wav = plane_wave((0.6, 0.0, 0.8)) + plane_wave((0.0, -1.0, 0.0), seed=1)  # two sources
     torch.testing.assert_close(FOA(wav), foa_features(authors.ambix_to_authors_foa(wav)), rtol=0, atol=1e-4)
-    mono = plane_wave((1, 0, 0))[:, :1].expand(1, 4, -1)  # W = Y = Z = X, as gramlib.hear duplicates mono
+    mono = plane_wave((1, 0, 0))[:, :1].expand(1, 4, -1)  # W = Y = Z = X, as gramlib.model.hear duplicates mono
     torch.testing.assert_close(FOA(mono), foa_features(mono), rtol=0, atol=1e-4)

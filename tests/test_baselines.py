@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from gramlib import baselines, metrics
-from gramlib.config import BaselinesConfig
+from gramlib.eval import baselines, metrics
+from gramlib.core.config import BaselinesConfig
 
 SR = baselines.SAMPLE_RATE_HZ
 
@@ -53,7 +53,7 @@ def hrtf_localizer():
 
 
 def test_binaural_localizer_recovers_the_lateral_angle(hrtf_localizer):
-    from gramlib.hrtf import load_kemar
+    from gramlib.scenes.hrtf import load_kemar
 
     kemar = load_kemar(SR)
     wanted = [(0, 0), (30, 0), (90, 0), (150, 20), (250, -20), (320, 40)]

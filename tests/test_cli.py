@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gramlib import cli
-from gramlib.audio import write_wav
-from gramlib.tasks import TaskWriter, read_task
+from gramlib.interactive import cli
+from gramlib.core.audio import write_wav
+from gramlib.core.tasks import TaskWriter, read_task
 from test_nathear import tone  # the same windowed test tone
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,8 +19,8 @@ SMOKE = ["--params", str(ROOT / "params.yaml"), "--profile", "smoke"]
 
 
 def gram(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    """``python -m gramlib.cli`` in a fresh process: each command pins its numerics before torch loads."""
-    return subprocess.run([sys.executable, "-m", "gramlib.cli", *args], cwd=cwd, capture_output=True, text=True,
+    """``python -m gramlib.interactive.cli`` in a fresh process: each command pins its numerics before torch loads."""
+    return subprocess.run([sys.executable, "-m", "gramlib.interactive.cli", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=600)
 
 
@@ -39,9 +39,9 @@ def suite(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    from gramlib import config
-    from gramlib.checkpoint import save_checkpoint
-    from gramlib.train import build_model
+    from gramlib.core import config
+    from gramlib.model.checkpoint import save_checkpoint
+    from gramlib.model.gram import build_model
 
     params = config.load_params(ROOT / "params.yaml", profile="smoke")
     _, model = build_model("binaural", config.section(params, "model"), config.section(params, "features"), seed=0)
@@ -71,14 +71,14 @@ def test_nathear_builds_binaural_tasks_with_loc_and_t60(suite, tmp_path):
 
 def test_evaluate_scores_a_hear_module_and_writes_the_pipelines_json(suite, checkpoint, tmp_path):
     out = tmp_path / "metrics.json"
-    done = gram(*SMOKE, "evaluate", "gramlib.hear", "--model", str(checkpoint), "--tasks-dir", str(suite / "tasks"),
+    done = gram(*SMOKE, "evaluate", "gramlib.model.hear", "--model", str(checkpoint), "--tasks-dir", str(suite / "tasks"),
                 "--out", str(out))
     assert done.returncode == 0, done.stderr[-2000:]
     res = json.loads(out.read_text())
     task = res["tasks"]["tasks/words"]
     assert 0.0 <= task["top1_acc"] <= 1.0 and task["n_test"] == 6
     assert task["top1_acc_ci95_low"] <= task["top1_acc"] <= task["top1_acc_ci95_high"]
-    assert res["module"] == "gramlib.hear" and res["numerics"]["pinned"] is True
+    assert res["module"] == "gramlib.model.hear" and res["numerics"]["pinned"] is True
     assert "tasks/words" in done.stdout and out.with_suffix(".detail.json").is_file()
 
 

@@ -1,4 +1,4 @@
-"""gramlib.compare: every number in two result folders, timings left out, exit status for CI."""
+"""gramlib.interactive.compare: every number in two result folders, timings left out, exit status for CI."""
 import json
 import subprocess
 import sys
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gramlib.compare import STRUCTURE, TEXT, NUMBER, TIMING_KEYS, compare_dirs, is_timing, main
+from gramlib.interactive.compare import STRUCTURE, TEXT, NUMBER, TIMING_KEYS, compare_dirs, is_timing, main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -174,17 +174,17 @@ def test_cli_returns_1_on_difference(tmp_path):
     ev = edited(EVAL)
     ev["train"]["final_loss"] = 0.2
     a, b = make_tree(tmp_path / "a"), make_tree(tmp_path / "b", eval_json=ev)
-    proc = subprocess.run([sys.executable, "-m", "gramlib.compare", str(a), str(b), "--max-lines", "5"],
+    proc = subprocess.run([sys.executable, "-m", "gramlib.interactive.compare", str(a), str(b), "--max-lines", "5"],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 1, proc.stderr
     lines = proc.stdout.strip().splitlines()
     assert lines[0].startswith("eval/gram-binaural.json:train/final_loss: 0.1875 != 0.2 (abs diff")
     assert " numbers compared in 4 files; " in lines[-1]
     assert "1 differ beyond rtol=0 atol=0" in lines[-1]
-    ok = subprocess.run([sys.executable, "-m", "gramlib.compare", str(a), str(b), "--rtol", "0.1"],
+    ok = subprocess.run([sys.executable, "-m", "gramlib.interactive.compare", str(a), str(b), "--rtol", "0.1"],
                         capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    bad = subprocess.run([sys.executable, "-m", "gramlib.compare", str(a), str(tmp_path / "nope")],
+    bad = subprocess.run([sys.executable, "-m", "gramlib.interactive.compare", str(a), str(tmp_path / "nope")],
                          capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "nope" in bad.stderr
 
@@ -206,7 +206,7 @@ def test_real_results_against_itself():
 
 
 def test_timing_keys_match_whole_words_only():
-    from gramlib.compare import is_timing
+    from gramlib.interactive.compare import is_timing
 
     assert all(map(is_timing, ["embed_seconds", "wall_h", "train_s", "crops_per_s", "seconds"]))
     assert not any(map(is_timing, ["train_steps", "time_shift", "validate", "candidate", "median_abs_error_s"]))

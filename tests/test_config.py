@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gramlib import config
+from gramlib.core import config
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from gramlib import evaluation
+from gramlib.eval import evaluation
 
 
 @pytest.mark.parametrize("suite_ch,model_ch,note", [(1, 2, "mono duplicated"), (2, 2, "native"), (4, 1, "W channel"),

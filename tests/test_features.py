@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from gramlib.config import FeaturesConfig
-from gramlib.features import FeatureExtractor, instance_norm, pad_frames, random_crops
+from gramlib.core.config import FeaturesConfig
+from gramlib.model.features import FeatureExtractor, instance_norm, pad_frames, random_crops
 
 CFG = FeaturesConfig()
 N_SAMPLES = 3200  # 0.1 s: 11 frames
@@ -34,7 +34,7 @@ def numpy_htk_mel(cfg: FeaturesConfig) -> np.ndarray:
 
 
 def numpy_foa_features(wav: np.ndarray, cfg: FeaturesConfig) -> np.ndarray:
-    """(4, S) ambiX W, Y, Z, X -> (7, T, F), written out from the formula in gramlib.features."""
+    """(4, S) ambiX W, Y, Z, X -> (7, T, F), written out from the formula in gramlib.model.features."""
     spec = numpy_stft(wav.astype(np.float64), cfg)  # (4, K, T)
     fb = numpy_htk_mel(cfg)  # (K, F)
     power = np.abs(spec) ** 2

@@ -5,9 +5,10 @@ import sys
 import pytest
 import torch
 
-from gramlib import checkpoint, config, hear
-from gramlib.checkpoint import save_checkpoint
-from gramlib.train import build_model
+from gramlib.core import config
+from gramlib.model import checkpoint, hear
+from gramlib.model.checkpoint import save_checkpoint
+from gramlib.model.gram import build_model
 
 PARAMS = config.load_params(profile="smoke")
 
@@ -35,7 +36,7 @@ def noise(*shape, seed=0):
                                       ("binaural", {"patch_mels": 128, "patch_frames": 2})])
 def test_official_validator(tmp_path, fmt, over):
     path = make_checkpoint(tmp_path / "ckpt", fmt, **over)
-    proc = subprocess.run([sys.executable, "-m", "gramlib.validate", "gramlib.hear", "-m", str(path), "-d", "cpu"],
+    proc = subprocess.run([sys.executable, "-m", "gramlib.eval.validate", "gramlib.model.hear", "-m", str(path), "-d", "cpu"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and "Looks good!" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
 

@@ -33,7 +33,7 @@ def outputs_text(cell: dict) -> str:
 
 
 def test_explore_notebook_runs_on_the_demo_and_a_user_wav(demo_dir, tmp_path):
-    from gramlib.audio import write_wav
+    from gramlib.core.audio import write_wav
 
     # a user's file: 48 kHz binaural (resampled; the FOA model gives no estimate, the classical one does)
     t = np.arange(48000) / 48000
@@ -56,16 +56,18 @@ def test_colab_notebook_skips_the_install_and_runs(demo_dir, tmp_path):
     assert (demo_dir / "scene_foa.wav").is_file()
 
 
-
 def test_held_out_scenes_and_figure_1_on_the_demo(demo_dir):
-    from gramlib import demo, plots, showcase
+    from gramlib.figures import panels
+    from gramlib.interactive import demo
+    from gramlib.nathear import heldout
+    from gramlib.train import reconstruct
 
     paths = demo.build_demo(demo_dir, steps=STEPS)  # the notebooks' build, reused
-    examples = showcase.held_out_examples(paths, "foa", n=2)
+    examples = heldout.held_out_examples(paths, "foa", n=2)
     assert [e["audio"].shape for e in examples] == [(4, 64000)] * 2  # 2-s events clips, test rooms
     assert examples[0]["title"] != examples[1]["title"] and examples[0]["room"]["dims_m"]
-    clean = showcase.held_out_examples(paths, "clean", n=1)[0]
+    clean = heldout.held_out_examples(paths, "clean", n=1)[0]
     assert clean["audio"].shape == (1, 64000) and clean["room"] is None
-    scene = showcase.figure1_scene(paths, "gram-ambisonics", seed=0)
+    scene = reconstruct.figure1_scene(paths, "gram-ambisonics", seed=0)
     assert scene["mixture"].shape == scene["reconstruction"].shape == (7, 200, 128) and scene["mask"].sum() == 160
-    assert plots.figure_1(scene) is not None
+    assert panels.figure_1(scene) is not None

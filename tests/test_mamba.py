@@ -4,10 +4,10 @@ import dataclasses
 import pytest
 import torch
 
-from gramlib.config import ModelConfig
-from gramlib.decoder import Block
-from gramlib.mamba import (Mamba2Mixer, MambaEncoder, MambaLayer, causal_depthwise_conv, matched_depth, ssd_chunked,
-                           ssd_sequential)
+from gramlib.core.config import ModelConfig
+from gramlib.model.decoder import Block
+from gramlib.model.mamba import Mamba2Mixer, MambaEncoder, MambaLayer, causal_depthwise_conv, matched_depth, \
+    ssd_chunked, ssd_sequential
 
 TINY = ModelConfig(encoder="mamba", embed_dim=32, depth=2, heads=2, mamba_state=8, mamba_headdim=8, mamba_chunk=8)
 

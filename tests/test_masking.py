@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from gramlib.masking import STRATEGIES, cat_masks, make_mask, n_masked
+from gramlib.model.masking import STRATEGIES, cat_masks, make_mask, n_masked
 
 GRIDS = [(8, 25), (1, 100), (4, 6)]
 

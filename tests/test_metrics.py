@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from gramlib import metrics
+from gramlib.eval import metrics
 
 
 def ev(label, start_s, end_s):

@@ -5,11 +5,11 @@ import json
 import pytest
 import torch
 
-from gramlib.checkpoint import CheckpointError, load_gram, save_checkpoint
-from gramlib.config import ConfigError, FeaturesConfig, ModelConfig
-from gramlib.decoder import MultiWindowDecoder, derive_windows, resolve_windows
-from gramlib.features import instance_norm
-from gramlib.model import GRAM, masked_mse, sincos_2d
+from gramlib.model.checkpoint import CheckpointError, load_gram, save_checkpoint
+from gramlib.core.config import ConfigError, FeaturesConfig, ModelConfig
+from gramlib.model.decoder import MultiWindowDecoder, derive_windows, resolve_windows
+from gramlib.model.features import instance_norm
+from gramlib.model.gram import GRAM, masked_mse, sincos_2d
 
 FEATURES = FeaturesConfig()  # 128 mel x 200 frames
 TINY = ModelConfig(embed_dim=32, depth=1, heads=2, decoder_dim=32, decoder_depth=1, decoder_heads=8,
@@ -235,7 +235,7 @@ def test_blocked_windows_equal_the_dense_mask():
 def test_dynamo_traces_the_training_step_as_one_graph(encoder, channels, patching):
     """torch.compile (the GPU recipe) sees the whole masked forward + loss without a graph break, with the
     mask drawn outside the model as the trainer does (a torch.Generator cannot enter a graph)."""
-    from gramlib.masking import make_mask
+    from gramlib.model.masking import make_mask
 
     torch._dynamo.reset()
     model = tiny_model(channels, encoder=encoder, **patching)
@@ -253,8 +253,8 @@ def test_patch_embedding_as_a_matrix_product_equals_the_strided_convolution():
 
     from einops import rearrange
 
-    from gramlib import config
-    from gramlib.model import GRAM
+    from gramlib.core import config
+    from gramlib.model.gram import GRAM
 
     params = config.load_params(profile="smoke")
     base, features = config.section(params, "model"), config.section(params, "features")

@@ -5,10 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gramlib import nathear, rooms
-from gramlib.audio import write_wav
-from gramlib.config import NatHearConfig, RoomsConfig
-from gramlib.tasks import TaskWriter, read_task, validate_task
+from gramlib.nathear import build
+from gramlib.scenes import rirbank, rooms
+from gramlib.core.audio import write_wav
+from gramlib.core.config import NatHearConfig, RoomsConfig
+from gramlib.core.tasks import TaskWriter, read_task, validate_task
 
 RATE = 32000
 ROOMS = RoomsConfig(train_rooms=1, test_rooms=3, sets_per_room=2, rt60_s=(0.2, 0.5), length_m=(4.0, 5.0),
@@ -39,8 +40,8 @@ def world(tmp_path_factory):
     writer.close()
     for i in range(2):
         write_wav(root / "noise" / "test" / f"n{i}.wav", 0.1 * rng.standard_normal(RATE // 2).astype(np.float32))
-    rooms.build_bank(ROOMS, root / "rooms", "test", seed=0)
-    summary = nathear.build_nathear(root / "tasks", root / "rooms", root / "noise", root / "out", CFG, seed=0)
+    rirbank.build_bank(ROOMS, root / "rooms", "test", seed=0)
+    summary = build.build_nathear(root / "tasks", root / "rooms", root / "noise", root / "out", CFG, seed=0)
     return root, summary
 
 
@@ -88,7 +89,7 @@ def test_localization_and_t60_tasks(world):
 
 def test_deterministic(world, tmp_path):
     root, _ = world
-    again = nathear.build_nathear(root / "tasks", root / "rooms", root / "noise", tmp_path, CFG, seed=0)
+    again = build.build_nathear(root / "tasks", root / "rooms", root / "noise", tmp_path, CFG, seed=0)
     assert len(again) == 8
     for rel in ("binaural/words/items.csv", "foa/words-loc/items.csv", "foa/words-loc/train.json"):
         assert (root / "out" / rel).read_text() == (tmp_path / rel).read_text()
@@ -100,10 +101,10 @@ def test_deterministic(world, tmp_path):
 
 def test_bad_inputs(world, tmp_path):
     root, _ = world
-    with pytest.raises(nathear.NatHearError, match="no test-room RIR bank"):
-        nathear.build_nathear(root / "tasks", tmp_path, root / "noise", tmp_path / "o", CFG, seed=0)
-    with pytest.raises(nathear.NatHearError, match="no test noise clips"):
-        nathear.build_nathear(root / "tasks", root / "rooms", tmp_path, tmp_path / "o", CFG, seed=0)
+    with pytest.raises(build.NatHearError, match="no test-room RIR bank"):
+        build.build_nathear(root / "tasks", tmp_path, root / "noise", tmp_path / "o", CFG, seed=0)
+    with pytest.raises(build.NatHearError, match="no test noise clips"):
+        build.build_nathear(root / "tasks", root / "rooms", tmp_path, tmp_path / "o", CFG, seed=0)
     with pytest.raises(rooms.RoomError, match="unknown RIR format 'mono'"):
-        nathear.build_nathear(root / "tasks", root / "rooms", root / "noise", tmp_path / "o",
+        build.build_nathear(root / "tasks", root / "rooms", root / "noise", tmp_path / "o",
                               NatHearConfig(formats=("mono",)), seed=0)

@@ -1,4 +1,4 @@
-"""Pinned numerics (gramlib.numerics): the settings come from params.yaml, and under them an embedding
+"""Pinned numerics (gramlib.core.numerics): the settings come from params.yaml, and under them an embedding
 pass, GRAM training steps and the probes give the same bits with other work loading the CPU, with
 fewer cores available and with MKL restricted to a smaller instruction set (what another CPU looks
 like to it). The ridge probe's bits do not depend on the thread count either; the rest does, which is
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gramlib import config, numerics
+from gramlib.core import config, numerics
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKLOAD = ROOT / "tests" / "numerics_workload.py"
@@ -66,7 +66,7 @@ def test_every_stage_runs_through_the_pinning_runner():
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     for name, stage in stages.items():
         cmd = stage.get("do", stage)["cmd"]
-        assert cmd.startswith(f"python -m gramlib.stage {name} "), f"stage {name}: {cmd}"
+        assert cmd.startswith(f"python -m gramlib.core.stage {name} "), f"stage {name}: {cmd}"
 
 
 @pytest.mark.slow  # subprocess workloads
@@ -106,7 +106,7 @@ def test_ridge_probe_bits_do_not_depend_on_the_thread_count(reference):
 
 
 def test_pinning_after_torch_was_imported_is_refused():
-    code = ("import os, torch\nfrom gramlib import numerics\n"
+    code = ("import os, torch\nfrom gramlib.core import numerics\n"
             "try:\n    numerics.apply_environment({'ATEN_CPU_CAPABILITY': 'avx2'})\n"
             "except numerics.NumericsError as err:\n    print('refused:', err)\n")
     env = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "GRAM_PINNED")}
@@ -129,7 +129,7 @@ def test_a_process_that_missed_the_pinned_capability_is_stopped():
 def test_stage_log_prefixes_lines_and_throttles_progress_bars():
     import io
 
-    from gramlib.stage import StageLog
+    from gramlib.core.stage import StageLog
 
     now = [0.0]
     out = io.StringIO()
@@ -157,7 +157,7 @@ def test_a_failing_stage_names_the_stage_the_cell_and_the_error(tmp_path):
     nb.cells = [nbformat.v4.new_code_cell("print('working')"), nbformat.v4.new_code_cell("1 / 0")]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, tmp_path / "bad.ipynb")
-    done = subprocess.run([sys.executable, "-m", "gramlib.stage", "figures", str(tmp_path / "bad.ipynb"),
+    done = subprocess.run([sys.executable, "-m", "gramlib.core.stage", "figures", str(tmp_path / "bad.ipynb"),
                            str(tmp_path / "out.ipynb")], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()

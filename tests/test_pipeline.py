@@ -82,8 +82,8 @@ def test_dvc_metrics_show_reads_everything(smoke_run):
 
 
 def test_every_figure_and_table_exists(smoke_run):
-    from gramlib.plots import FIGURES
-    from gramlib.tables import TABLES
+    from gramlib.figures.plots import FIGURES
+    from gramlib.figures.tables import TABLES
 
     work, _ = smoke_run
     for name in FIGURES:

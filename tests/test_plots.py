@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 import fake_metrics as fm
-from gramlib import plots
-from gramlib import results as R
+from gramlib.figures import panels
+from gramlib.figures import render
+from gramlib.figures import plots
+from gramlib.figures import results as R
 
 
 @pytest.fixture(autouse=True)
@@ -79,7 +81,7 @@ def test_figure_2_data_quantity_and_hear_gap(res, df):
 # ------------------------------------------------------------------------------------------ Figure 3
 def test_figure_3_boxes_confusion_and_t60(res, rng):
     details = {n: fm.with_details(r, rng) for n, r in res.items()}
-    fig = plots.figure_3(details)
+    fig = panels.figure_3(details)
     a = axes_titled(fig, "A · DoA error, words-loc")
     labels = [t.get_text() for t in a.get_xticklabels()]
     assert labels[:4] == ["GRAM-Binaural (2 seeds)", "GRAM-Binaural-Time (2 seeds)", "GRAM-Ambisonics (2 seeds)",
@@ -99,14 +101,14 @@ def test_figure_3_boxes_confusion_and_t60(res, rng):
     t60 = axes_titled(fig, "C · T60 error, events-t60")
     clean = details["gram-clean"]["tasks"]["nathear-foa/events-t60"]["predictions"]
     clean["pred"] = [t + 0.5 for t in clean["true"]]
-    fig2 = plots.figure_3(details)
+    fig2 = panels.figure_3(details)
     before = gid(t60, "median:GRAM-Clean (2 seeds)")[0].get_ydata()[0]
     after = gid(axes_titled(fig2, "C · T60 error, events-t60"), "median:GRAM-Clean (2 seeds)")[0].get_ydata()[0]
     assert after > before
 
 
 def test_figure_3_says_what_is_missing(res):
-    fig = plots.figure_3(res)  # metrics without per-clip predictions
+    fig = panels.figure_3(res)  # metrics without per-clip predictions
     assert "no per-clip predictions" in texts(fig) and "no predictions of gram-ambisonics" in texts(fig)
 
 
@@ -155,7 +157,7 @@ def write_loss(train_dir, name, losses, header="timestamp\tstep\tloss"):
 def test_figure_6_curves_and_losses(res, tmp_path):
     write_loss(tmp_path, "abl-binaural", [1.0, 0.5, 0.25])
     write_loss(tmp_path, "grad-accum", [1.0, 0.8, 0.6])
-    fig = plots.figure_6(res, tmp_path)
+    fig = panels.figure_6(res, tmp_path)
     hear = axes_titled(fig, "HEAR · words")
     assert list(line(hear, "in-batch").get_ydata()) == pytest.approx([30.0, 40.0, 50.0])
     assert list(line(hear, "grad-accum").get_ydata()) == pytest.approx([25.0, 30.0, 35.0])
@@ -168,11 +170,11 @@ def test_figure_6_curves_and_losses(res, tmp_path):
 
 def test_figure_6_missing_and_malformed_inputs(res, tmp_path):
     no_curves = {k: {kk: vv for kk, vv in v.items() if kk != "curve"} for k, v in res.items()}
-    fig = plots.figure_6(no_curves, tmp_path)
+    fig = panels.figure_6(no_curves, tmp_path)
     assert "no learning curve for axis 'batching'" in texts(fig) and "no DVCLive loss logs" in texts(fig)
     write_loss(tmp_path, "grad-accum", [1.0], header="timestamp\tstep\tmse")
     with pytest.raises(ValueError, match="loss.tsv"):
-        plots.figure_6(res, tmp_path)
+        panels.figure_6(res, tmp_path)
 
 
 # ------------------------------------------------------------------------------------------ Figure 1
@@ -187,7 +189,7 @@ def test_figure_1_draws_the_example(rng):
     mask = np.zeros(8, bool)
     mask[[0, 5]] = True  # row 0 col 0 (mel 0-7, frames 0-7); row 2 col 1 (mel 16-23, frames 8-15)
     data = scene(rng, mask)
-    fig = plots.figure_1(data)
+    fig = panels.figure_1(data)
     masked = axes_titled(fig, "masked 25%").images[0].get_array()  # (F, T): mel rows, frame columns
     expected = np.zeros((32, 16), bool)
     expected[0:8, 0:8] = expected[16:24, 8:16] = True
@@ -197,7 +199,7 @@ def test_figure_1_draws_the_example(rng):
     assert list(line(room, "source").get_xdata()) == [5]
     assert "keep K = 6" in texts(fig)
     with pytest.raises(ValueError, match="grid"):
-        plots.figure_1(data | {"grid": (3, 2)})
+        panels.figure_1(data | {"grid": (3, 2)})
 
 
 # -------------------------------------------------------------------------------------------- saving
@@ -221,7 +223,7 @@ def test_render_all_writes_every_declared_figure(tmp_path, res, rng):
                                                  if n in ("gram-ambisonics", "naive")})
     mask = np.zeros(8, bool)
     mask[:6] = True
-    paths = plots.render_all(R.load_results(eval_dir), eval_dir, tmp_path / "train", tmp_path / "figures",
+    paths = render.render_all(R.load_results(eval_dir), eval_dir, tmp_path / "train", tmp_path / "figures",
                              scene(rng, mask), dpi=60)
     assert sorted(p.name for p in paths) == sorted(plots.FIGURES)
     assert json.loads((eval_dir / "naive.json").read_text())["name"] == "naive"
@@ -233,9 +235,9 @@ def test_figure_seld_draws_the_table_it_is_given():
     table = pd.DataFrame([{"run": "gram-ambisonics", "system": "probe", "ER20": 0.5, "F20": 0.6, "LE_CD_deg": 20.0},
                           {"run": "gram-ambisonics", "system": "intensity_oracle", "ER20": 0.7, "F20": 0.4,
                            "LE_CD_deg": 40.0}])
-    fig = plots.figure_seld(table)
+    fig = panels.figure_seld(table)
     heights = [p.get_height() for p in fig.axes[0].patches]
     assert heights == [0.5, 0.6, 0.7, 0.4]
     table.loc[0, "F20"] = 0.9
-    assert [p.get_height() for p in plots.figure_seld(table).axes[0].patches][1] == 0.9
-    assert "no SELD results" in plots.figure_seld(None).axes[0].texts[0].get_text()
+    assert [p.get_height() for p in panels.figure_seld(table).axes[0].patches][1] == 0.9
+    assert "no SELD results" in panels.figure_seld(None).axes[0].texts[0].get_text()

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from gramlib import probe_data, probes
-from gramlib.config import EvaluateConfig
+from gramlib.eval import probe_data, probes
+from gramlib.core.config import EvaluateConfig
 
 FAST = EvaluateConfig(probe_grid="smoke", max_epochs=30, patience_checks=4, check_every=3)
 TVT = ("train", "train", "train", "valid", "test")

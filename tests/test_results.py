@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 import fake_metrics as fm
-from gramlib import results as R
-from gramlib import tables as T
+from gramlib.figures import results as R
+from gramlib.figures import tables as T
 
 POOL = ["gram-binaural", "gram-binaural-time", "gram-ambisonics", "gram-clean", "naive"]
 
@@ -43,7 +43,7 @@ def test_only_skips_left_over_models_with_a_warning(tmp_path):
 
 
 def test_pipeline_models_are_variants_baselines_and_extras():
-    from gramlib import config
+    from gramlib.core import config
 
     params = config.load_params()
     names = R.pipeline_models(params)

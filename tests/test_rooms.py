@@ -5,9 +5,9 @@ import pickle
 import numpy as np
 import pytest
 
-from gramlib import rir, rooms
-from gramlib.config import RoomsConfig
-from gramlib.hrtf import HrtfError, load_kemar, unit_vectors
+from gramlib.scenes import rir, rirbank, rooms
+from gramlib.core.config import RoomsConfig
+from gramlib.scenes.hrtf import HrtfError, load_kemar, unit_vectors
 
 RATE = 32000
 DIMS = (10.0, 9.0, 8.0)
@@ -122,10 +122,10 @@ def test_placement_geometry():
 
 
 def test_bank_roundtrip_and_disjoint_splits(tmp_path):
-    manifests = {s: rooms.build_bank(SMALL, tmp_path, s, seed=0) for s in ("train", "test")}
+    manifests = {s: rirbank.build_bank(SMALL, tmp_path, s, seed=0) for s in ("train", "test")}
     assert set(manifests["train"].room_id).isdisjoint(manifests["test"].room_id)
     assert not set(manifests["train"].length_m).intersection(manifests["test"].length_m)
-    bank = rooms.RirBank(tmp_path / "test")
+    bank = rirbank.RirBank(tmp_path / "test")
     assert len(bank) == SMALL.test_rooms * SMALL.sets_per_room == 4
     assert len(list((tmp_path / "test").glob("shard-*.npz"))) == 2  # shard_size 3
     row = bank.manifest.iloc[3]
@@ -160,4 +160,4 @@ def test_bad_parameters_raise_clear_errors():
     with pytest.raises(rooms.RoomError, match="unknown RIR format"):
         rooms.render_room(room, [], max_order=2, rir_samples=100, formats=("ambisonics",))
     with pytest.raises(rooms.RoomError, match="unknown split"):
-        rooms.build_bank(SMALL, "/tmp/unused", "valid", seed=0)
+        rirbank.build_bank(SMALL, "/tmp/unused", "valid", seed=0)

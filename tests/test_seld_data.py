@@ -2,14 +2,14 @@
 import numpy as np
 import pytest
 
-from gramlib.audio import write_wav
-from gramlib.config import SeldConfig
-from gramlib.seld_data import read_dataset
-from gramlib.seld_labels import (SeldDataError, SeldLabels, event_class_name, events_to_labels, read_frame_csv,
-                                 write_frame_csv)
-from gramlib.seld_foa import check_foa_convention
-from gramlib.seld_synth import ShoeboxFoa, make_synthetic_dataset, recording_name, render_recording
-from gramlib.seld_sources import source_clips
+from gramlib.core.audio import write_wav
+from gramlib.core.config import SeldConfig
+from gramlib.seld.data import read_dataset
+from gramlib.seld.labels import SeldDataError, SeldLabels, event_class_name, events_to_labels, read_frame_csv, \
+    write_frame_csv
+from gramlib.seld.foa import check_foa_convention
+from gramlib.seld.synth import ShoeboxFoa, make_synthetic_dataset, recording_name, render_recording
+from gramlib.seld.sources import source_clips
 
 SMALL = SeldConfig(recordings=4, recording_s=3.0, classes=5, max_overlap=2, moving_prob=0.5)
 
@@ -149,7 +149,7 @@ def test_convention_check_detects_fuma_and_mirrored_azimuth():
 
 
 def test_sources_from_a_hear_task_suite(tmp_path):
-    from gramlib.tasks import write_task
+    from gramlib.core.tasks import write_task
 
     rate = 32000
     tone = lambda f: (0.1 * np.sin(2 * np.pi * f * np.arange(rate // 2) / rate)).astype(np.float32)[None]

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from gramlib.seld_labels import SeldLabels, unit_vector
-from gramlib.seld_metrics import hungarian_pairs, seld_metrics_2019, seld_metrics_2021
+from gramlib.seld.labels import SeldLabels, unit_vector
+from gramlib.seld.metrics import hungarian_pairs, seld_metrics_2019, seld_metrics_2021
 
 
 def event(frames, cls, track, az, el=0.0):

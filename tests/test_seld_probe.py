@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from gramlib.config import SeldConfig
-from gramlib.seld import evaluate_seld
-from gramlib.seld_probe import (accdoa_targets, adpit_loss, decode, multi_accdoa_targets, pool_to_label_frames,
-                                run_seld_probe)
-from gramlib.seld_labels import SeldDataError, SeldLabels, unit_vector
-from gramlib.seld_foa import FoaFeatureEmbedder
-from gramlib.seld_synth import make_synthetic_dataset
+from gramlib.core.config import SeldConfig
+from gramlib.seld.pipeline import evaluate_seld
+from gramlib.seld.probe import accdoa_targets, adpit_loss, decode, multi_accdoa_targets, pool_to_label_frames, \
+    run_seld_probe
+from gramlib.seld.labels import SeldDataError, SeldLabels, unit_vector
+from gramlib.seld.foa import FoaFeatureEmbedder
+from gramlib.seld.synth import make_synthetic_dataset
 
 TINY = SeldConfig(recordings=5, recording_s=4.0, classes=4, max_overlap=2, epochs=4, chunk_s=2.0)
 
@@ -128,7 +128,7 @@ def test_evaluate_seld_missing_dataset_names_the_key(tmp_path):
 
 
 def test_evaluate_seld_tut2018_runs_every_split_of_a_prefix(tmp_path, rng):
-    from gramlib.audio import write_wav
+    from gramlib.core.audio import write_wav
 
     for split in (1, 8):
         for name in ("train_0", "train_1", "train_2", "test_0"):

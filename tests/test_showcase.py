@@ -1,15 +1,18 @@
-"""gramlib.showcase and gramlib.demo on tiny synthetic inputs (no project data needed)."""
+"""gramlib.interactive.showcase and gramlib.interactive.demo on tiny synthetic inputs (no project data needed)."""
 import numpy as np
 import pytest
 import torch
 
-from gramlib import demo, showcase, views
-from gramlib.audio import SAMPLE_RATE_HZ, write_wav
-from gramlib.checkpoint import save_checkpoint
-from gramlib.config import FeaturesConfig, ModelConfig
-from gramlib.hrtf import directions_deg, unit_vectors
-from gramlib.model import GRAM
-from gramlib.rooms import RoomError
+from gramlib.eval import localize
+from gramlib.train import reconstruct
+from gramlib.core import views
+from gramlib.interactive import demo, showcase
+from gramlib.core.audio import SAMPLE_RATE_HZ, write_wav
+from gramlib.model.checkpoint import save_checkpoint
+from gramlib.core.config import FeaturesConfig, ModelConfig
+from gramlib.scenes.hrtf import directions_deg, unit_vectors
+from gramlib.model.gram import GRAM
+from gramlib.scenes.rooms import RoomError
 
 TINY = ModelConfig(embed_dim=16, depth=1, heads=2, decoder_dim=16, decoder_depth=1, decoder_heads=2)
 
@@ -36,7 +39,7 @@ def tiny_checkpoint(tmp_path_factory):
 
 def test_reconstruction_keeps_visible_patches_and_masks_the_configured_share(tiny_checkpoint):
     audio = 0.1 * np.random.default_rng(1).standard_normal((2, 40000)).astype(np.float32)  # 1.25 s: padded crop
-    shown = showcase.reconstruct(tiny_checkpoint, audio, seed=3)
+    shown = reconstruct.reconstruct(tiny_checkpoint, audio, seed=3)
     C, T, F = shown["crop"].shape
     assert (C, T, F) == (2, 200, 128) and shown["recon"].shape == shown["mask_image"].shape == (C, T, F)
     assert shown["grid"] == (8, 25) and shown["mask"].shape == (200,) and shown["mask"].sum() == 160
@@ -48,25 +51,25 @@ def test_reconstruction_keeps_visible_patches_and_masks_the_configured_share(tin
     rows, cols = shown["grid"]
     patch = shown["mask"].reshape(rows, cols)
     assert shown["mask_image"][1, 8 * 4 + 3, 16 * 6 + 5] == patch[6, 4]
-    again = showcase.reconstruct(tiny_checkpoint, audio, seed=3)
+    again = reconstruct.reconstruct(tiny_checkpoint, audio, seed=3)
     np.testing.assert_array_equal(again["mask"], shown["mask"])
-    assert not np.array_equal(showcase.reconstruct(tiny_checkpoint, audio, seed=4)["mask"], shown["mask"])
+    assert not np.array_equal(reconstruct.reconstruct(tiny_checkpoint, audio, seed=4)["mask"], shown["mask"])
 
 
 def test_reconstruct_duplicates_mono_and_rejects_other_channel_counts(tiny_checkpoint):
     mono = 0.1 * np.random.default_rng(2).standard_normal(20000).astype(np.float32)
-    shown = showcase.reconstruct(tiny_checkpoint, mono, seed=0)
+    shown = reconstruct.reconstruct(tiny_checkpoint, mono, seed=0)
     np.testing.assert_allclose(shown["crop"][0], shown["crop"][1])
     with pytest.raises(ValueError, match="takes mono or 2-channel audio; got 4 channels"):
-        showcase.reconstruct(tiny_checkpoint, np.zeros((4, 20000), np.float32), seed=0)
+        reconstruct.reconstruct(tiny_checkpoint, np.zeros((4, 20000), np.float32), seed=0)
     with pytest.raises(FileNotFoundError, match="dvc repro"):
-        showcase.reconstruct(tiny_checkpoint.parent / "missing", mono, seed=0)
+        reconstruct.reconstruct(tiny_checkpoint.parent / "missing", mono, seed=0)
 
 
 def test_wrong_channel_count_names_the_file_and_what_is_accepted(tmp_path):
     path = write_wav(tmp_path / "three.wav", np.zeros((3, 4000), np.float32), SAMPLE_RATE_HZ)
     with pytest.raises(ValueError) as err:
-        showcase.localize_wav(path)
+        localize.localize_wav(path)
     message = str(err.value)
     assert str(path) in message and "3 channel(s)" in message
     assert "2 (binaural, left ear first)" in message and "4 (first-order Ambisonics, ambiX W, Y, Z, X)" in message
@@ -75,16 +78,16 @@ def test_wrong_channel_count_names_the_file_and_what_is_accepted(tmp_path):
 def test_a_48_khz_foa_wav_is_resampled_and_localized(tmp_path):
     audio = plane_wave_foa(120.0, 25.0, n=48000)
     path = write_wav(tmp_path / "foa48k.wav", audio, 48000)
-    read, fmt, _ = showcase.read_spatial(path)
+    read, fmt, _ = localize.read_spatial(path)
     assert fmt == "foa" and read.shape == (4, SAMPLE_RATE_HZ)  # 1 s at 32 kHz
-    found = showcase.localize_wav(path)
+    found = localize.localize_wav(path)
     assert found["method"] == "intensity" and found["format"] == "foa"
     assert abs(found["azimuth_deg"] - 120.0) < 1.0 and abs(found["elevation_deg"] - 25.0) < 1.0
     assert abs(np.linalg.norm(found["vector"]) - 1) < 1e-9
-    same = showcase.localize_wav(audio, "intensity", sample_rate_hz=48000)  # an array at its own rate
+    same = localize.localize_wav(audio, "intensity", sample_rate_hz=48000)  # an array at its own rate
     assert angle_deg(same["vector"], found["vector"]) < 1.0
     with pytest.raises(ValueError, match="'gcc-hrtf' localizes binaural audio"):
-        showcase.localize_wav(path, "gcc-hrtf")
+        localize.localize_wav(path, "gcc-hrtf")
 
 
 def test_make_scene_puts_the_source_where_asked_and_intensity_finds_it():
@@ -98,7 +101,7 @@ def test_make_scene_puts_the_source_where_asked_and_intensity_finds_it():
     assert abs(d["azimuth_deg"] - 120.0) < 1e-6 and abs(d["elevation_deg"] - 20.0) < 1e-6
     assert abs(np.linalg.norm(np.subtract(room["source_m"], room["listener_m"])) - 1.5) < 1e-9
     assert room["noise_m"] == [] and set(room["rt60_s"]) == {"binaural", "foa"}
-    found = showcase.localize_wav(scene["foa"])
+    found = localize.localize_wav(scene["foa"])
     assert angle_deg(found["vector"], d["vector"]) < 20.0, found
     with pytest.raises(RoomError, match="does not fit in the room"):
         showcase.make_scene(source=source, room={"dims_m": (4.0, 3.0, 2.5), "rt60_s": 0.3},
@@ -140,7 +143,7 @@ def test_demo_outside_a_project_says_what_to_do(tmp_path, monkeypatch):
 
 def test_localize_by_something_unknown_says_what_is_accepted():
     with pytest.raises(ValueError, match=r"neither a localizer \(accepted: \['classical', 'intensity', 'gcc-hrtf'\]\)"):
-        showcase.localize_wav(plane_wave_foa(0.0, 0.0, n=4000), "music")
+        localize.localize_wav(plane_wave_foa(0.0, 0.0, n=4000), "music")
 
 
 def test_the_demo_never_overwrites_a_project(tmp_path):

@@ -9,13 +9,14 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from gramlib import sources
-from gramlib.audio import read_wav, rms_db
-from gramlib.config import DataPaths, SourcesConfig
-from gramlib.espeak import EspeakError, get_espeak
-from gramlib.suite import PITCHES, SPLIT_PATTERN, split_of, voices_of_split
-from gramlib.tasks import list_tasks, read_task, validate_task
-from gramlib.worlds import LEVEL_DB, PRETRAIN_WORDS, TASK_AUX_WORDS, TASK_WORDS, worlds
+from gramlib.core import sourcefiles
+from gramlib.corpus import sources
+from gramlib.core.audio import read_wav, rms_db
+from gramlib.core.config import DataPaths, SourcesConfig
+from gramlib.corpus.espeak import EspeakError, get_espeak
+from gramlib.corpus.suite import PITCHES, SPLIT_PATTERN, split_of, voices_of_split
+from gramlib.core.tasks import list_tasks, read_task, validate_task
+from gramlib.corpus.worlds import LEVEL_DB, PRETRAIN_WORDS, TASK_AUX_WORDS, TASK_WORDS, worlds
 
 TINY = SourcesConfig(pretrain_clips=2, clip_s=1.5, noise_train_clips=8, noise_test_clips=3, noise_clip_s=0.5,
                      task_clips={"words": 10, "pitch": 4, "events": 12, "count": 4, "family": 10, "dcase": 1})
@@ -100,7 +101,7 @@ def test_suite_is_valid_and_complete(corpus):
     assert all(a["end"] <= b["start"] for a, b in zip(entries, entries[1:]))
     record = json.loads((corpus / "sources" / "tasks.json").read_text())
     assert record["hear_tasks_dir"] is None and record["tasks_dir"] == "../tasks"
-    assert sources.tasks_source(corpus / "sources") == (corpus / "tasks").resolve()
+    assert sourcefiles.tasks_source(corpus / "sources") == (corpus / "tasks").resolve()
 
 
 def test_no_silent_or_clipped_clips(corpus):
@@ -151,7 +152,7 @@ def test_noise_sets_are_disjoint_and_distinct(corpus):
     assert len(set(hashes.values())) == len(table) == 11
     assert set(table["split"]) == {"train", "test"} and table.loc[table["split"] == "train", "kind"].nunique() == 8
     assert not set(table.loc[table["split"] == "train", "file"]) & set(table.loc[table["split"] == "test", "file"])
-    assert [Path(f).name for f in sources.noise_files(corpus / "sources", "test")] == \
+    assert [Path(f).name for f in sourcefiles.noise_files(corpus / "sources", "test")] == \
         [Path(f).name for f in table.loc[table["split"] == "test", "file"]]
 
 
@@ -171,7 +172,7 @@ def real_folder(tmp_path) -> Path:
 def test_real_manifests_and_loading(real_folder):
     table = sources.real_pretrain_manifest(real_folder)
     assert len(table) == 3 and table["duration_s"].tolist() == [0.5, 0.5, 0.5]
-    audio = sources.load_source(table["file"][0], 32000)
+    audio = sourcefiles.load_source(table["file"][0], 32000)
     assert audio.shape == (16000,) and audio.dtype == np.float32
     noise = sources.real_noise_manifest(real_folder, test_fraction=0.3).set_index("file")
     assert noise.loc[str(real_folder / "tr" / "clip0.wav"), "split"] == "train"
@@ -185,9 +186,9 @@ def test_build_links_real_data(real_folder, tmp_path, corpus):
     cfg = SourcesConfig(task_clips={}, paths=paths)
     summary = sources.build(cfg, tmp_path / "s", tmp_path / "t", seed=0)
     assert summary["pretrain_clips"] == 3 and summary["hear_tasks_dir"] == str(corpus / "tasks")
-    assert [Path(f) for f in sources.pretrain_files(tmp_path / "s")] == sorted(real_folder.rglob("*.wav"))
+    assert [Path(f) for f in sourcefiles.pretrain_files(tmp_path / "s")] == sorted(real_folder.rglob("*.wav"))
     assert not list((tmp_path / "s").rglob("*.wav")) and not (tmp_path / "t").exists()
-    assert sources.tasks_source(tmp_path / "s") == (corpus / "tasks").resolve()
+    assert sourcefiles.tasks_source(tmp_path / "s") == (corpus / "tasks").resolve()
 
 
 @pytest.mark.parametrize("key", ["audioset_dir", "noise_dir", "hear_tasks_dir"])

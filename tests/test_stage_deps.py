@@ -1,70 +1,52 @@
-"""dvc.yaml lists, for every stage, each gramlib module its notebook can import (directly or through other
-gramlib modules, including imports inside functions), so editing any of them makes the stage stale."""
-import ast
-import json
-import re
+"""dvc.yaml lists, for every stage, the gramlib layer folders its notebook can reach (directly or through
+other gramlib modules, imports inside functions included) -- all of them, and no others -- so editing a
+module makes exactly the stages that can run it stale."""
 from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = ROOT / "gramlib"
-
-
-def is_module(name: str) -> bool:
-    return (PACKAGE / f"{name}.py").is_file()
-
-
-def module_imports(name: str) -> set[str]:
-    """gramlib modules that ``gramlib/<name>.py`` imports anywhere in its body."""
-    found = set()
-    for node in ast.walk(ast.parse((PACKAGE / f"{name}.py").read_text())):
-        if isinstance(node, ast.ImportFrom) and (node.level == 1 or (node.module or "").startswith("gramlib")):
-            module = (node.module or "").removeprefix("gramlib").lstrip(".")
-            found |= {module.split(".")[0]} if module else {alias.name for alias in node.names}
-        elif isinstance(node, ast.Import):
-            found |= {alias.name.split(".")[1] for alias in node.names if alias.name.startswith("gramlib.")}
-    return {m for m in found if is_module(m)}
-
-
-def notebook_imports(path: Path) -> set[str]:
-    cells = json.loads(path.read_text())["cells"]
-    code = "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
-    found = set(re.findall(r"\bgramlib\.(\w+)", code))
-    for names in re.findall(r"from gramlib import ([\w, ()]+)", code):
-        found |= {n.strip(" ()") for n in names.split(",")}
-    return {m for m in found if is_module(m)}
-
-
-def closure(modules: set[str]) -> set[str]:
-    seen, todo = set(), list(modules)
-    while todo:
-        module = todo.pop()
-        if module not in seen:
-            seen.add(module)
-            todo.extend(module_imports(module))
-    return seen
-
+from imports_graph import ROOT, closure, notebook_imports
 
 PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 STAGES = {name: stage.get("do", stage) for name, stage in PIPELINE.items()}  # a foreach stage: its `do` body
 
 
-def test_the_import_scan_sees_known_imports():
-    assert {"config", "paths"} <= closure(notebook_imports(ROOT / "notebooks" / "01_sources.ipynb"))
-    assert "mamba" in closure({"model"}) and "model" in module_imports("train")
+def needed_layers(name: str) -> set[str]:
+    notebooks = [ROOT / d for d in STAGES[name]["deps"] if d.endswith(".ipynb")]
+    assert notebooks, f"stage {name} runs no notebook listed in its deps"
+    return {m.split(".")[0] for m in closure(set().union(*map(notebook_imports, notebooks)))}
+
+
+def listed_code(name: str) -> set[str]:
+    return {d for d in STAGES[name]["deps"] if d.startswith("gramlib")}
 
 
 @pytest.mark.parametrize("name", sorted(STAGES))
-def test_stage_depends_on_every_module_it_imports(name):
-    deps = STAGES[name]["deps"]
-    notebooks = [ROOT / d for d in deps if d.endswith(".ipynb")]
-    assert notebooks, f"stage {name} runs no notebook listed in its deps"
-    needed = closure(set().union(*map(notebook_imports, notebooks)))
-    listed = {Path(d).stem for d in deps if d.startswith("gramlib/")}
+def test_stage_depends_on_every_layer_it_reaches_and_no_other(name):
+    listed = listed_code(name)
+    assert "gramlib/__init__.py" in listed, f"stage {name}: gramlib/__init__.py (it pins the numerics) is a dep"
+    for dep in listed - {"gramlib/__init__.py"}:
+        assert (ROOT / dep).is_dir(), f"stage {name}: code dep {dep} is not a layer folder"
+    listed = {Path(d).name for d in listed - {"gramlib/__init__.py"}}
+    needed = needed_layers(name)
     assert not needed - listed, f"stage {name}: add to its deps in dvc.yaml: " + ", ".join(
-        f"gramlib/{m}.py" for m in sorted(needed - listed))
+        f"gramlib/{m}" for m in sorted(needed - listed))
+    assert not listed - needed, f"stage {name}: its notebook no longer reaches, remove from dvc.yaml: " + ", ".join(
+        f"gramlib/{m}" for m in sorted(listed - needed))
+
+
+def test_editing_a_layer_re_runs_only_its_stages():
+    """The layering's promise, stage by stage: figures code re-runs only `figures`; training code no `evaluate`."""
+    reaching = {layer: {n for n in STAGES if layer in needed_layers(n)} for layer in ("figures", "train", "corpus")}
+    assert reaching["figures"] == {"figures"}
+    assert "evaluate" not in reaching["train"] and "baselines" not in reaching["train"]
+    assert reaching["corpus"] == {"sources"}  # later stages read the corpus through core.sourcefiles
+
+
+def test_pycache_is_kept_out_of_folder_hashes():
+    ignored = (ROOT / ".dvcignore").read_text().split()
+    assert "__pycache__/" in ignored and "*.pyc" in ignored
 
 
 def test_lock_holds_only_stages_the_pipeline_defines():

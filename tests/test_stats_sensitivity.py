@@ -3,7 +3,8 @@ sensitivity check on constructed tasks (including one where the check must repor
 import numpy as np
 import pytest
 
-from gramlib import config, probes, stats
+from gramlib.core import config, stats
+from gramlib.eval import probes
 
 
 def test_bootstrap_interval_of_a_proportion_matches_the_binomial_width():
@@ -86,7 +87,7 @@ def test_selection_treats_float_ties_as_ties():
 
 
 def test_sensitivity_table_reads_the_metrics_files():
-    from gramlib import tables
+    from gramlib.figures import tables
 
     res = {"m": {"tasks": {"hear/words": {"first_metric": "top1_acc", "top1_acc": 0.6, "top1_acc_ci95_low": 0.5,
                                           "top1_acc_ci95_high": 0.7, "top1_acc_sensitivity": 0.01},

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from gramlib.tasks import TaskError, TaskWriter, list_tasks, read_task, tasks_table, validate_task, write_task
+from gramlib.core.tasks import TaskError, TaskWriter, list_tasks, read_task, tasks_table, validate_task, write_task
 
 SR = 32000
 

@@ -14,9 +14,9 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from gramlib import config
-from gramlib.batches import TrainingError
-from gramlib.train import lr_at
+from gramlib.core import config
+from gramlib.train.batches import TrainingError
+from gramlib.train.loop import lr_at
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,8 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     """A smoke-size project (sources + rooms) with a longer training budget for these tests."""
-    from gramlib import rirbank, sources
-    from gramlib.paths import Paths
+    from gramlib.corpus import sources
+    from gramlib.scenes import rirbank
+    from gramlib.core.paths import Paths
 
     work = tmp_path_factory.mktemp("train")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -42,10 +43,10 @@ def project(tmp_path_factory):
 
 def launch(work: Path, variant: str, *, nproc: int = 1, wait: bool = True):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "gramlib.launch", "--variant", variant]
+    cmd = [sys.executable, "-m", "gramlib.train.launch", "--variant", variant]
     if nproc > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-               "-m", "gramlib.launch", "--variant", variant]
+               "-m", "gramlib.train.launch", "--variant", variant]
     proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if wait:
         out, _ = proc.communicate(timeout=600)
@@ -98,8 +99,8 @@ def test_sigkill_then_resume_reaches_the_same_loss(project):
 
 
 def test_changed_config_does_not_resume(project, capsys):
-    from gramlib import launch as launcher
-    from gramlib.paths import Paths
+    from gramlib.train import launch as launcher
+    from gramlib.core.paths import Paths
 
     params = config.load_params(project / "params.yaml")
     run = launcher.make_run("gram-binaural", params, Paths(project))
@@ -124,9 +125,9 @@ def test_two_ddp_processes_match_one(project):
 
 
 def test_non_finite_loss_stops_with_a_clear_error(project, monkeypatch):
-    from gramlib import launch as launcher
-    from gramlib.paths import Paths
-    from gramlib.train import Run
+    from gramlib.train import launch as launcher
+    from gramlib.core.paths import Paths
+    from gramlib.train.loop import Run
 
     shutil.rmtree(project / "models" / "gram-ambisonics", ignore_errors=True)
     run = launcher.make_run("gram-ambisonics", config.load_params(project / "params.yaml"), Paths(project))
@@ -136,8 +137,8 @@ def test_non_finite_loss_stops_with_a_clear_error(project, monkeypatch):
 
 
 def test_missing_data_is_named(tmp_path):
-    from gramlib import launch as launcher
-    from gramlib.paths import Paths
+    from gramlib.train import launch as launcher
+    from gramlib.core.paths import Paths
 
     (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
     with pytest.raises(TrainingError, match="run the `sources` stage first"):
@@ -148,9 +149,9 @@ def test_bf16_and_compile_train_like_fp32(project):
     """The GPU recipe's code path (bf16 autocast + torch.compile), run on CPU: dynamo must trace the model
     without breaking, the loss must stay near fp32's, and the saved weights must load without the
     compile wrapper's key prefix. aot_eager runs dynamo and AOT autograd but needs no C++ compiler."""
-    from gramlib import launch as launcher
-    from gramlib.checkpoint import load_gram
-    from gramlib.paths import Paths
+    from gramlib.train import launch as launcher
+    from gramlib.model.checkpoint import load_gram
+    from gramlib.core.paths import Paths
 
     params = config.load_params(project / "params.yaml")
     params["train"] = {**params["train"], "steps_main": 8}

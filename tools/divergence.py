@@ -6,7 +6,7 @@ different kernel environments and reports the first array that differs and how t
 
 Defaults compare this CPU's own kernels (A: no pinning; AVX-512 here) with the AVX2 kernels another CPU
 would run (B: ATEN_CPU_CAPABILITY=avx2), both unpinned otherwise, at 2 threads: the situation of a fresh
-clone on another machine before gramlib.numerics. Pass ``--pinned`` to run both under the pinned
+clone on another machine before gramlib.core.numerics. Pass ``--pinned`` to run both under the pinned
 settings of params.yaml (B then differs only in what the pinning is meant to neutralise: MKL told the
 CPU has AVX2 only, one core available). Needs data/ (``dvc repro nathear``).
 
@@ -35,10 +35,12 @@ def child(args) -> None:
     import gramlib  # noqa: F401
     import torch
 
-    from gramlib import baselines, config, evaluation, hear, probes
-    from gramlib.paths import Paths
-    from gramlib.sources import tasks_source
-    from gramlib.tasks import read_task
+    from gramlib.core import config
+    from gramlib.eval import baselines, evaluation, probes
+    from gramlib.model import hear
+    from gramlib.core.paths import Paths
+    from gramlib.core.sourcefiles import tasks_source
+    from gramlib.core.tasks import read_task
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     params = config.load_params(ROOT / "params.yaml")
@@ -152,7 +154,7 @@ def main() -> int:
     prefix_b: list[str] = []
     if args.pinned:
         sys.path.insert(0, str(ROOT))
-        from gramlib import config, numerics
+        from gramlib.core import config, numerics
 
         base.update(numerics.environment(config.section(config.load_params(ROOT / "params.yaml"), "numerics"), 2))
         extra_b = args.b if args.b is not None else "MKL_ENABLE_INSTRUCTIONS=AVX2"

@@ -1,0 +1,29 @@
+"""Every paper figure of a run, written to ``figures/`` (PNG and PDF)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from .panels import figure_1, figure_3, figure_6, figure_seld
+from .plots import NAMES, figure_2, figure_4, figure_5, save
+from .results import load_results, tidy
+from .tables import table_seld
+
+
+def render_all(results: dict[str, dict], eval_dir: Path | str, train_dir: Path | str, out_dir: Path | str,
+               scene: dict, *, dpi: int = 150, pretrain_clips: int | None = None,
+               seld_dir: Path | str | None = None) -> list[Path]:
+    """Every figure of :data:`FIGURES`, from the loaded metrics ``results`` (their detail sidecars are read
+    from ``eval_dir``), the DVCLive logs under ``train_dir`` and the Figure 1 ``scene``; written to ``out_dir``."""
+    df = tidy(results)
+    makers = {"figure_1": lambda: figure_1(scene), "figure_2": lambda: figure_2(df, pretrain_clips=pretrain_clips),
+              "figure_3": lambda: figure_3(load_results(eval_dir, detail=True, only=set(results))), "figure_4": lambda: figure_4(df),
+              "figure_5": lambda: figure_5(df), "figure_6": lambda: figure_6(results, train_dir),
+              "figure_seld": lambda: figure_seld(table_seld(seld_dir) if seld_dir and Path(seld_dir).is_dir() else None)}
+    paths = []
+    for name in NAMES:
+        fig = makers[name]()
+        paths += save(fig, out_dir, name, dpi=dpi)
+        plt.close(fig)
+    return paths
