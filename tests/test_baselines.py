@@ -4,7 +4,9 @@ import pytest
 import torch
 
 from gramlib.eval import baselines, metrics
-from gramlib.core.config import BaselinesConfig
+from gramlib.model import hear
+
+NAIVE_64 = {"baselines": {"naive_dim": 64}}
 
 SR = baselines.SAMPLE_RATE_HZ
 
@@ -15,16 +17,16 @@ def directions(az_deg, el_deg):
 
 
 def test_naive_hear_properties(rng):
-    model = baselines.load_baseline("naive", BaselinesConfig(naive_dim=64))
+    model = baselines.load_baseline("naive", NAIVE_64)
     audio = torch.from_numpy(rng.uniform(-0.5, 0.5, (3, 2, int(1.07 * SR))).astype(np.float32))
-    emb, ts = model.get_timestamp_embeddings(audio)
+    emb, ts = model.timestamp_embeddings(audio)
     assert emb.dtype == torch.float32 and emb.shape == (3, ts.shape[1], 64) and ts.shape[0] == 3
     steps = torch.diff(ts[0])
     assert torch.allclose(steps, torch.full_like(steps, 50.0)) and ts[0, 0] == 0 and ts[0, -1] <= 1070
-    scene = model.get_scene_embeddings(audio)
+    scene = model.scene_embeddings(audio)
     assert scene.shape == (3, 64) and torch.isfinite(scene).all()
-    assert torch.allclose(model.get_scene_embeddings(audio[1:2]), scene[1:2], atol=1e-5)  # batch = one by one
-    again = baselines.load_baseline("naive", BaselinesConfig(naive_dim=64)).get_scene_embeddings(audio)
+    assert torch.allclose(model.scene_embeddings(audio[1:2]), scene[1:2], atol=1e-5)  # batch = one by one
+    again = baselines.load_baseline("naive", NAIVE_64).scene_embeddings(audio)
     assert torch.equal(again, scene)  # the projection is fixed by its seed
 
 
@@ -32,10 +34,10 @@ def test_naive_mixes_down_to_one_channel(rng):
     model = baselines.NaiveLogMel(dim=32)
     mono = torch.from_numpy(rng.normal(size=(2, 1, SR // 2)).astype(np.float32))
     foa = torch.cat([mono, torch.randn(2, 3, SR // 2)], dim=1)  # W first: the other channels are ignored
-    assert torch.equal(model.get_scene_embeddings(foa), model.get_scene_embeddings(mono))
-    assert torch.equal(model.get_scene_embeddings(mono[:, 0]), model.get_scene_embeddings(mono))  # (n, S) input
+    assert torch.equal(model.scene_embeddings(foa), model.scene_embeddings(mono))
+    assert torch.equal(model.scene_embeddings(mono[:, 0]), model.scene_embeddings(mono))  # (n, S) input
     ears = torch.cat([mono, 3 * mono], dim=1)
-    assert torch.allclose(model.get_scene_embeddings(ears), model.get_scene_embeddings(2 * mono), atol=1e-5)
+    assert torch.allclose(model.scene_embeddings(ears), model.scene_embeddings(2 * mono), atol=1e-5)
 
 
 def test_intensity_localizer_recovers_plane_waves(rng):
@@ -65,7 +67,7 @@ def test_binaural_localizer_recovers_the_lateral_angle(hrtf_localizer):
     true = kemar.directions_xyz[idx]
     lateral = np.degrees(np.arcsin(np.clip(np.stack([est[:, 1], true[:, 1]]), -1, 1)))  # angle from the median plane
     assert np.abs(lateral[0] - lateral[1]).max() < 5.0
-    emb = hrtf_localizer.get_scene_embeddings(torch.from_numpy(ears.astype(np.float32)))
+    emb = hrtf_localizer.scene_embeddings(torch.from_numpy(ears.astype(np.float32)))
     assert emb.shape == (len(idx), hrtf_localizer.scene_embedding_size)
     assert emb[2, -1] > 0.5 and emb[4, -1] < -0.3  # ITD (ms): left ear leads for a source on the left
 
@@ -73,14 +75,11 @@ def test_binaural_localizer_recovers_the_lateral_angle(hrtf_localizer):
 def test_registry_and_bad_inputs():
     with pytest.raises(ValueError, match="unknown baseline 'wav2vec'"):
         baselines.load_baseline("wav2vec")
-    with pytest.raises(ValueError, match="no factory yet"):
-        baselines.load_baseline("random-gram")
-    saved = baselines.BASELINES["random-gram"]
-    try:
-        baselines.register_baseline("random-gram", lambda cfg: baselines.NaiveLogMel(dim=8))
-        assert baselines.load_baseline("random-gram").scene_embedding_size == 8
-    finally:
-        baselines.BASELINES["random-gram"] = saved
+    gram = baselines.baseline("random-gram")  # the project's params.yaml: baselines.random_gram_variant
+    assert gram.module is hear and gram.model.config["trained"] is False and gram.audio_channels == 2
+    for name, channels in (("naive", 1), ("intensity", 4), ("gcc-hrtf", 2)):
+        model = baselines.baseline(name, NAIVE_64)
+        assert model.module is baselines and model.audio_channels == channels and not model.has_cls
     foa = baselines.IntensityLocalizer()
     with pytest.raises(ValueError, match="C in \\(4,\\)"):
         foa.localize(torch.zeros(1, 2, SR))

@@ -16,7 +16,6 @@ weights after each epoch, the validation score at each check, the early-stopping
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -37,7 +36,6 @@ def child(args) -> None:
 
     from gramlib.core import config
     from gramlib.eval import baselines, evaluation, probes
-    from gramlib.model import hear
     from gramlib.core.paths import Paths
     from gramlib.core.sourcefiles import tasks_source
     from gramlib.core.tasks import read_task
@@ -48,15 +46,15 @@ def child(args) -> None:
     paths = Paths(ROOT)
     dirs = evaluation.suites(tasks_source(paths.sources), paths.nathear)
     task = read_task(dirs[args.suite] / args.task)
-    model = hear.random_gram(params) if args.model == "random-gram" else baselines.load_baseline(
-        args.model, config.section(params, "baselines"))
+    served = baselines.baseline(args.model, params)
+    model = served.model
     audio = torch.from_numpy(np.stack([task.load("train", f) for f in task.files("train")[:8]]))
-    audio, _ = evaluation.adapt(audio, evaluation.model_channels(model))
+    audio, _ = evaluation.adapt(audio, served.audio_channels)
     with torch.no_grad():
         frames = model.extractor(audio) if args.model == "random-gram" else model.frame_features(
             baselines.as_batch(audio, model.channels))
     out = {"logmel_or_input_features": frames.numpy()}
-    embeddings, stamps, _ = evaluation.embed_task(model, task, cfg)
+    embeddings, stamps, _ = evaluation.embed_task(served, task, cfg)
     out["embeddings"] = np.stack([embeddings[s][f] for s in sorted(embeddings) for f in sorted(embeddings[s])])
     # the probe of split 0, grid point 0, with its weights after every epoch
     kind, names, vocab = probes.check_task(task.metadata, task.vocabulary)

@@ -169,6 +169,7 @@ class EvaluateConfig:
 class BaselinesConfig:
     names: tuple[str, ...] = ("naive", "intensity", "gcc-hrtf", "random-gram")
     naive_dim: int = 512  # random-projection width; hearbaseline's naive uses 4096 (slow probes on CPU)
+    random_gram_variant: str = "gram-binaural"  # the variant whose configuration the untrained GRAM has
 
 
 @dataclass(frozen=True)

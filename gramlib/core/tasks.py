@@ -96,12 +96,25 @@ class Task:
     def files(self, split: str) -> list[str]:
         return sorted(self.labels(split))
 
+    @property
+    def stored_rate_hz(self) -> int:
+        """The rate folder clips are read from: ``sample_rate_hz`` when the task has it (HEAR tasks ship several
+        rates), else the highest rate it has (resampled at load time)."""
+        if (self.path / str(self.sample_rate_hz)).is_dir():
+            return self.sample_rate_hz
+        rates = sorted(int(p.name) for p in self.path.iterdir() if p.is_dir() and p.name.isdigit())
+        if not rates:
+            raise TaskError(f"{self.path}: no audio folder (<rate>/<split>/...); expected {self.sample_rate_hz}/")
+        return rates[-1]
+
     def audio_path(self, split: str, filename: str) -> Path:
-        return self.path / str(self.sample_rate_hz) / split / filename
+        return self.path / str(self.stored_rate_hz) / split / filename
 
     def load(self, split: str, filename: str) -> np.ndarray:
-        """The clip as float32 ``(C, S)`` at the task's rate."""
-        return read_wav(self.audio_path(split, filename), sample_rate_hz=self.sample_rate_hz)
+        """The clip as float32 ``(C, S)`` at ``sample_rate_hz`` (resampled if the task has no folder at that rate)."""
+        stored = self.stored_rate_hz
+        return read_wav(self.audio_path(split, filename), sample_rate_hz=self.sample_rate_hz,
+                        resample=stored != self.sample_rate_hz)
 
 
 def _read_json(path: Path):

@@ -1,9 +1,10 @@
 """Reference models, evaluated through the same code path as GRAM.
 
-Every baseline is a HEAR-API-like object: ``sample_rate``, ``scene_embedding_size``,
-``timestamp_embedding_size``, ``get_scene_embeddings(audio) -> (n, D)`` and
-``get_timestamp_embeddings(audio) -> ((n, T, D), (n, T) ms)`` on float32 audio ``(n, C, S)`` (or mono
-``(n, S)``) at 32 kHz; ``formats`` says which Nat-HEAR formats it takes. The two classical localizers
+This module is a HEAR 2021 module (``load_model(name)`` builds the baseline ``name``, default ``naive``), and
+every baseline model declares ``sample_rate``, ``scene_embedding_size``, ``timestamp_embedding_size`` and
+``audio_channels``, with ``scene_embeddings(audio) -> (n, D)`` and ``timestamp_embeddings(audio) -> ((n, T, D),
+(n, T) ms)`` on float32 audio ``(n, C, S)`` (or mono ``(n, S)``) at 32 kHz behind the module's functions;
+``formats`` says which Nat-HEAR formats it takes. The two classical localizers
 also have ``localize(audio) -> (n, 3)`` unit vectors, scored with the same metrics as a probe's output
 without any training; their embeddings are the cues they match, so a probe can be trained on them too.
 
@@ -19,12 +20,16 @@ without any training; their embeddings are the cues they match, so a probe can b
   HRIRs; the best template's direction is the estimate. ILD and ITD hardly differ between a direction
   and its front/back mirror (the cone of confusion), so front/back and elevation errors are frequent;
   the lateral angle is what it recovers reliably.
-* ``random-gram`` -- an untrained GRAM; registered by ``gramlib.model.hear`` (see :func:`register_baseline`).
+* ``random-gram`` -- an untrained GRAM with the configuration of ``baselines.random_gram_variant``, served by
+  the GRAM HEAR module (:mod:`gramlib.model.hear`).
+
+:func:`baseline` returns any of them as a :class:`gramlib.eval.hearmodule.HearModel` (module + model).
 
 No blind T60 estimator is provided.
 """
 from __future__ import annotations
 
+import sys
 from typing import Callable
 
 import numpy as np
@@ -32,7 +37,9 @@ import torch
 from torch import nn
 from torchaudio.functional import melscale_fbanks
 
-from ..core.config import BaselinesConfig
+from ..core.config import ConfigError, find_params, load_params, section
+from ..model import hear
+from .hearmodule import HearModel
 
 SAMPLE_RATE_HZ = 32000
 
@@ -66,6 +73,7 @@ class HearBaseline(nn.Module):
     """Shared HEAR-API plumbing: subclasses implement ``frame_features(audio) -> (n, T, D)``."""
 
     sample_rate = SAMPLE_RATE_HZ
+    audio_channels = 1  # what the evaluator gives it: a mono model gets W of FOA, the mean of the ears
     channels: tuple[int, ...] = (1, 2, 4)
     formats: tuple[str, ...] = ("clean", "binaural", "foa")
     hop = 1600
@@ -74,19 +82,13 @@ class HearBaseline(nn.Module):
         raise NotImplementedError
 
     @torch.no_grad()
-    def get_timestamp_embeddings(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def timestamp_embeddings(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         emb = self.frame_features(as_batch(audio, self.channels)).float()
         return emb, frame_times_ms(emb.shape[1], self.hop, emb.shape[0]).contiguous()
 
     @torch.no_grad()
-    def get_scene_embeddings(self, audio: torch.Tensor) -> torch.Tensor:
-        return self.get_timestamp_embeddings(audio)[0].mean(dim=1)
-
-    def timestamp_embeddings(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.get_timestamp_embeddings(audio)  # the method names of gramlib.model.hear's GRAMEmbedder
-
     def scene_embeddings(self, audio: torch.Tensor) -> torch.Tensor:
-        return self.get_scene_embeddings(audio)
+        return self.timestamp_embeddings(audio)[0].mean(dim=1)
 
 
 class NaiveLogMel(HearBaseline):
@@ -126,7 +128,7 @@ def log_bands(f_lo_hz: float, f_hi_hz: float, n_bands: int, n_fft: int) -> torch
 class IntensityLocalizer(HearBaseline):
     """FOA direction from the energy-weighted active intensity (see the module docstring)."""
 
-    channels, formats = (4,), ("foa",)
+    channels, formats, audio_channels = (4,), ("foa",), 4
     n_fft, hop, n_bands = 1024, 512, 8
     f_lo_hz, f_hi_hz = 100.0, 8000.0
 
@@ -149,7 +151,7 @@ class IntensityLocalizer(HearBaseline):
         return (intensity / (energy[..., None] + 1e-12)).flatten(2)
 
     @torch.no_grad()
-    def get_scene_embeddings(self, audio: torch.Tensor) -> torch.Tensor:
+    def scene_embeddings(self, audio: torch.Tensor) -> torch.Tensor:
         intensity, energy = self.band_sums(as_batch(audio, self.channels))
         return (intensity.sum(1) / (energy.sum(1)[..., None] + 1e-12)).flatten(1).float()
 
@@ -163,7 +165,7 @@ class IntensityLocalizer(HearBaseline):
 class HrtfLocalizer(HearBaseline):
     """Binaural ILD/ITD template matching against the MIT KEMAR HRIRs (see the module docstring)."""
 
-    channels, formats = (2,), ("binaural",)
+    channels, formats, audio_channels = (2,), ("binaural",), 2
     n_fft, hop, n_bands, upsample = 1024, 512, 16, 8
     f_lo_hz, f_hi_hz, max_itd_ms = 200.0, 12000.0, 1.0
     ild_sigma_db, itd_sigma_ms = 2.0, 0.04  # cue weights: a 2-dB band ILD error costs as a 40-us ITD error
@@ -205,7 +207,7 @@ class HrtfLocalizer(HearBaseline):
         return torch.cat([ild, itd[..., None]], dim=-1)  # (n, T, B + 1)
 
     @torch.no_grad()
-    def get_scene_embeddings(self, audio: torch.Tensor) -> torch.Tensor:
+    def scene_embeddings(self, audio: torch.Tensor) -> torch.Tensor:
         return self.frame_features(as_batch(audio, self.channels), pool=True)[:, 0].float()
 
     @torch.no_grad()
@@ -219,37 +221,51 @@ class HrtfLocalizer(HearBaseline):
 
 
 # ------------------------------------------------------------------------------------ registry
-BASELINES: dict[str, Callable[[BaselinesConfig], nn.Module] | None] = {
-    "naive": lambda cfg: NaiveLogMel(dim=cfg.naive_dim),
-    "intensity": lambda cfg: IntensityLocalizer(),
-    "gcc-hrtf": lambda cfg: HrtfLocalizer(),
-    "random-gram": None,  # an untrained GRAM: gramlib.model.hear registers its factory
+def _random_gram(params: dict) -> nn.Module:
+    return hear.random_gram(params, section(params, "baselines").random_gram_variant)
+
+
+# name -> (the HEAR module that serves it, factory(params) -> model)
+BASELINES: dict[str, tuple[str, Callable[[dict], nn.Module]]] = {
+    "naive": (__name__, lambda params: NaiveLogMel(dim=section(params, "baselines").naive_dim)),
+    "intensity": (__name__, lambda params: IntensityLocalizer()),
+    "gcc-hrtf": (__name__, lambda params: HrtfLocalizer()),
+    "random-gram": (hear.__name__, _random_gram),
 }
 
 
-def register_baseline(name: str, factory: Callable[[BaselinesConfig], nn.Module]) -> None:
-    """Add or replace the factory of baseline ``name`` (``factory(cfg) -> model``)."""
-    BASELINES[name] = factory
+def _project_params() -> dict:
+    """The params.yaml of the working directory's project; outside a project, none (section defaults)."""
+    try:
+        path = find_params()
+    except ConfigError:
+        return {}
+    return load_params(path)
 
 
-def load_baseline(name: str, cfg: BaselinesConfig | None = None) -> nn.Module:
-    """Build baseline ``name`` with the ``baselines`` section of params.yaml (defaults if None)."""
+def load_baseline(name: str, params: dict | None = None) -> nn.Module:
+    """Build baseline ``name`` from merged ``params`` (None: the project's params.yaml, if there is one)."""
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}; accepted: {list(BASELINES)}")
-    if BASELINES[name] is None:
-        raise ValueError(f"baseline {name!r} has no factory yet; gramlib.model.hear registers it with register_baseline")
-    return BASELINES[name](cfg or BaselinesConfig()).eval()
+    return BASELINES[name][1](_project_params() if params is None else params).eval()
+
+
+def baseline(name: str, params: dict | None = None) -> HearModel:
+    """Baseline ``name`` as the evaluator takes any HEAR module: its module and its model."""
+    model = load_baseline(name, params)
+    return HearModel(sys.modules[BASELINES[name][0]], model, name=name)
 
 
 # ------------------------------------------------------------------------------------ HEAR module API
-def load_model(model_file_path: str = "") -> NaiveLogMel:
-    """The naive baseline as a HEAR module (``hear-validator gramlib.eval.baselines``); no weights to load."""
-    return load_baseline("naive")
+def load_model(model_file_path: str = "") -> nn.Module:
+    """A baseline as a HEAR module: ``model_file_path`` names it (default ``naive``; e.g.
+    ``hear-validator gramlib.eval.baselines -m intensity``); the project's params.yaml configures it."""
+    return load_baseline(model_file_path or "naive")
 
 
 def get_timestamp_embeddings(audio: torch.Tensor, model: HearBaseline) -> tuple[torch.Tensor, torch.Tensor]:
-    return model.get_timestamp_embeddings(audio)
+    return model.timestamp_embeddings(audio)
 
 
 def get_scene_embeddings(audio: torch.Tensor, model: HearBaseline) -> torch.Tensor:
-    return model.get_scene_embeddings(audio)
+    return model.scene_embeddings(audio)

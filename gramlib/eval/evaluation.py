@@ -14,6 +14,11 @@ are scored natively on the FOA suite's W channel, as the paper prescribes.
 Embeddings: scene tasks use the scene embedding (mean over time), event tasks the timestamp
 embeddings, localization and T60 tasks the mean CLS token over 2-s chunks (GRAM) or the scene
 embedding (models without a CLS token).
+
+The model is any HEAR 2021 module (:class:`gramlib.eval.hearmodule.HearModel`). Tasks are read at the
+module's ``sample_rate`` (the task's folder of that rate, or resampled from the rate it has), and every clip
+is padded with zeros or cut to the task's ``sample_duration``, as heareval does; a clip whose channel count
+differs from the task's first clip is an error naming the file.
 """
 from __future__ import annotations
 
@@ -25,12 +30,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import probes
+from . import baselines, metrics, probes
+from .hearmodule import HearModel
+from ..core import config
 from ..core.config import EvaluateConfig
+from ..core.numerics import describe
 from ..core.sourcefiles import tasks_source
-from ..core.tasks import ERROR_KINDS, NATIVE_SUITE, list_tasks, read_task
-
-
+from ..core.tasks import ERROR_KINDS, NATIVE_SUITE, TaskError, list_tasks, read_task
+from ..model import hear
 
 def suites(tasks_dir: Path, nathear_dir: Path) -> dict[str, Path]:
     """The suite folders that exist."""
@@ -50,21 +57,41 @@ def adapt(audio: torch.Tensor, model_channels: int) -> tuple[torch.Tensor, str]:
     return mono, note if model_channels == 1 else f"{note} duplicated"
 
 
-def model_channels(embedder) -> int:
-    return int(getattr(embedder, "audio_channels", 1))
-
-
 def embedding_kind(metadata: dict) -> str:
     if metadata.get("embedding_type") == "event":
         return "timestamp"
     return "cls" if metadata.get("prediction_type") in ERROR_KINDS else "scene"
 
 
+def fit_length(audio: np.ndarray, n_samples: int) -> np.ndarray:
+    """``(C, S)`` audio zero-padded at the end or cut to ``n_samples`` (heareval's treatment of clip length)."""
+    if audio.shape[1] >= n_samples:
+        return audio[:, :n_samples]
+    return np.pad(audio, ((0, 0), (0, n_samples - audio.shape[1])))
+
+
+def load_batch(task, split: str, files: list[str], channels: list) -> np.ndarray:
+    """Clips ``(n, C, S)`` of one batch, each fitted to the task's ``sample_duration`` (the longest clip of
+    the batch when the task has none). ``channels`` holds the task's channel count once the first clip is read."""
+    clips = []
+    for name in files:
+        clip = task.load(split, name)
+        if not channels:
+            channels.append(clip.shape[0])
+        if clip.shape[0] != channels[0]:
+            raise TaskError(f"{task.audio_path(split, name)} has {clip.shape[0]} channel(s); the task's clips have "
+                            f"{channels[0]} (its first clip's count)")
+        clips.append(clip)
+    duration = task.metadata.get("sample_duration")
+    n_samples = int(round(float(duration) * task.sample_rate_hz)) if duration else max(c.shape[1] for c in clips)
+    return np.stack([fit_length(c, n_samples) for c in clips])
+
+
 @torch.no_grad()
-def embed_task(embedder, task, cfg: EvaluateConfig) -> tuple[dict, dict | None, str]:
+def embed_task(embedder: HearModel, task, cfg: EvaluateConfig) -> tuple[dict, dict | None, str]:
     """Embeddings of every clip of every split: ({split: {file: array}}, timestamps or None, input note)."""
     kind = embedding_kind(task.metadata)
-    embeddings, stamps, note = {}, ({} if kind == "timestamp" else None), "native"
+    embeddings, stamps, note, channels = {}, ({} if kind == "timestamp" else None), "native", []
     for split in task.splits:
         files = task.files(split)
         embeddings[split] = {}
@@ -72,12 +99,12 @@ def embed_task(embedder, task, cfg: EvaluateConfig) -> tuple[dict, dict | None, 
             stamps[split] = {}
         for start in range(0, len(files), cfg.embed_batch):
             chunk = files[start:start + cfg.embed_batch]
-            audio = torch.from_numpy(np.stack([task.load(split, f) for f in chunk]))
-            audio, note = adapt(audio, model_channels(embedder))
+            audio = torch.from_numpy(load_batch(task, split, chunk, channels))
+            audio, note = adapt(audio, embedder.audio_channels)
             if kind == "timestamp":
                 emb, ts = pool_frames(*embedder.timestamp_embeddings(audio), cfg.event_hop_ms)
                 stamps[split].update({f: t.cpu().numpy() for f, t in zip(chunk, ts)})
-            elif kind == "cls" and hasattr(embedder, "cls_embeddings"):
+            elif kind == "cls" and embedder.has_cls:
                 emb = embedder.cls_embeddings(audio)
             else:
                 emb = embedder.scene_embeddings(audio)
@@ -102,9 +129,9 @@ def pool_frames(emb: torch.Tensor, ts: torch.Tensor, hop_ms: float) -> tuple[tor
             torch.stack([ts[:, i:i + group].mean(dim=1) for i in starts], dim=1))
 
 
-def evaluate_task(embedder, task_dir: Path, cfg: EvaluateConfig, seed: int) -> dict:
-    """Embed one task and run the probe protocol on it."""
-    task = read_task(task_dir)
+def evaluate_task(embedder: HearModel, task_dir: Path, cfg: EvaluateConfig, seed: int) -> dict:
+    """Embed one task (read at the module's rate) and run the probe protocol on it."""
+    task = read_task(task_dir, sample_rate_hz=embedder.sample_rate)
     t0 = time.perf_counter()
     embeddings, stamps, note = embed_task(embedder, task, cfg)
     labels = {s: task.labels(s) for s in task.splits}
@@ -125,9 +152,7 @@ def evaluate_task(embedder, task_dir: Path, cfg: EvaluateConfig, seed: int) -> d
 
 def score_localizer(localizer, task_dir: Path, split: str = "test") -> dict:
     """A training-free localizer (``localize(audio) -> (n, 3)``) scored on a localization task's test split."""
-    from . import metrics
-
-    task = read_task(task_dir)
+    task = read_task(task_dir, sample_rate_hz=localizer.sample_rate)
     files = task.files(split)
     audio = torch.from_numpy(np.stack([task.load(split, f) for f in files]))
     predicted = np.asarray(localizer.localize(audio), dtype=np.float64)
@@ -161,7 +186,7 @@ def average(results: dict) -> dict:
     return summary
 
 
-def evaluate_model(name: str, embedder, suite_dirs: dict[str, Path], cfg: EvaluateConfig, seed: int,
+def evaluate_model(name: str, embedder: HearModel, suite_dirs: dict[str, Path], cfg: EvaluateConfig, seed: int,
                    *, only: tuple[str, ...] | None = None, suites_used: tuple[str, ...] | None = None,
                    meta: dict | None = None) -> dict:
     """Every task of every suite (or the named subset) for one embedder; returns the results dict."""
@@ -172,15 +197,13 @@ def evaluate_model(name: str, embedder, suite_dirs: dict[str, Path], cfg: Evalua
     for suite, task_dir in bar:
         bar.set_postfix_str(f"{suite}/{task_dir.name}", refresh=False)  # shown with the next redraw
         results[f"{suite}/{task_dir.name}"] = evaluate_task(embedder, task_dir, cfg, seed)
-    from ..core.numerics import describe
-
     settings = {k: v for k, v in describe().items() if k not in ("cpu", "cores")}  # same on every machine
     return {"name": name, **(meta or {}), "numerics": settings, "tasks": results, "aggregate": average(results)}
 
 
 def summary_table(results: dict[str, dict]):
     """Models x (suite/task) table of each task's first metric (classification in %)."""
-    import pandas as pd
+    import pandas as pd  # only the notebooks' table needs it
 
     rows = {}
     for name, res in results.items():
@@ -215,12 +238,9 @@ def _jsonable(value):
 # ---------------------------------------------------------------------- pipeline entry points
 def evaluate_variant(slug: str, params: dict, paths) -> dict:
     """The ``evaluate@<variant>`` stage: every task for main models, the named subset for ablations."""
-    from ..core import config
-    from ..model import hear
-
     variant, _, _ = config.resolve_variant(params, slug)
     cfg = config.section(params, "evaluate")
-    embedder = hear.load_model(str(paths.model(slug)))
+    embedder = HearModel.load(hear, str(paths.model(slug)))
     dirs = suites(tasks_source(paths.sources), paths.nathear)
     only = None if variant.budget == "main" else tuple(cfg.ablation_tasks)
     used = None if variant.budget == "main" and cfg.suites == "all" else ("hear", NATIVE_SUITE[variant.format])
@@ -237,11 +257,9 @@ def evaluate_variant(slug: str, params: dict, paths) -> dict:
 
 def learning_curve(model_dir: Path, dirs: dict[str, Path], cfg: EvaluateConfig, seed: int, fmt: str) -> list[dict]:
     """Probe scores of the weight snapshots in ``model_dir/curve`` on ``cfg.curve_tasks`` (Figure 6)."""
-    from ..model import hear
-
     points = []
     for ckpt in sorted(Path(model_dir, "curve").glob("step-*")):
-        embedder = hear.load_model(str(ckpt))
+        embedder = HearModel.load(hear, str(ckpt))
         res = evaluate_model(ckpt.name, embedder, dirs, cfg, seed, only=tuple(cfg.curve_tasks),
                              suites_used=("hear", NATIVE_SUITE[fmt]))
         point = {"step": int(ckpt.name.split("-")[1])}
@@ -252,20 +270,16 @@ def learning_curve(model_dir: Path, dirs: dict[str, Path], cfg: EvaluateConfig, 
 
 def evaluate_baselines(params: dict, paths) -> dict[str, dict]:
     """The ``baselines`` stage: each reference model through the same code, one JSON each."""
-    from . import baselines
-    from ..core import config
-    from ..model import hear
-
     cfg = config.section(params, "evaluate")
     bcfg = config.section(params, "baselines")
     dirs = suites(tasks_source(paths.sources), paths.nathear)
     out = {}
     for name in bcfg.names:
-        model = hear.random_gram(params) if name == "random-gram" else baselines.load_baseline(name, bcfg)
-        if hasattr(model, "localize"):
-            out[name] = localizer_results(name, model, dirs)
+        model = baselines.baseline(name, params)
+        if hasattr(model.model, "localize"):
+            out[name] = localizer_results(name, model.model, dirs)
         else:
-            fmt = getattr(model, "format", "mono") if name != "random-gram" else "binaural"
+            fmt = getattr(model.model, "format", "mono")
             used = None if cfg.suites == "all" else ("hear", NATIVE_SUITE[fmt])
             out[name] = evaluate_model(name, model, dirs, cfg, int(params["seed"]), suites_used=used,
                                        meta={"kind": "baseline", "format": fmt})

@@ -27,7 +27,6 @@ from ..core import config, numerics
 STAGE_OF = {"nathear": "nathear", "evaluate": "evaluate", "embed": "evaluate", "localize": "evaluate",
             "pretrain": "pretrain"}
 EMBEDDING_KINDS = ("scene", "timestamp", "cls")
-TASK_RATE_HZ = 32000  # the rate gramlib reads HEAR tasks at (their <sample_rate>/ folder)
 
 
 class CommandError(ValueError):
@@ -195,48 +194,15 @@ def cmd_nathear(args, params: dict) -> int:
     return 0
 
 
-class HearModule:
-    """A HEAR 2021 module and its loaded model as the evaluator's embedder (``scene_embeddings`` ...).
-
-    Task audio is read at 32 kHz; a module at another ``sample_rate`` gets it resampled. Mono models get
-    (n, samples) as the HEAR API specifies; multichannel models (an ``audio_channels`` attribute) get
-    (n, C, samples).
-    """
-
-    def __init__(self, module, model):
-        self.module, self.model = module, model
-        self.sample_rate = int(getattr(model, "sample_rate", TASK_RATE_HZ))
-        self.audio_channels = int(getattr(model, "audio_channels", 1))
-        if hasattr(module, "get_cls_embeddings"):
-            self.cls_embeddings = lambda audio: module.get_cls_embeddings(self._audio(audio), model)
-
-    def _audio(self, audio):
-        import torchaudio
-
-        if self.sample_rate != TASK_RATE_HZ:
-            audio = torchaudio.functional.resample(audio, TASK_RATE_HZ, self.sample_rate)
-        return audio[:, 0] if audio.ndim == 3 and self.audio_channels == 1 else audio
-
-    def scene_embeddings(self, audio):
-        return self.module.get_scene_embeddings(self._audio(audio), self.model)
-
-    def timestamp_embeddings(self, audio):
-        return self.module.get_timestamp_embeddings(self._audio(audio), self.model)
-
-
 def cmd_evaluate(args, params: dict) -> int:
-    import importlib
-
-    from ..eval import evaluation
     from ..core.tasks import list_tasks
+    from ..eval import evaluation
+    from ..eval.hearmodule import HearModel, HearModuleError
 
     try:
-        module = importlib.import_module(args.module)
-    except ImportError as err:
-        raise CommandError(f"MODULE: cannot import {args.module!r}: {err}") from err
-    missing = [f for f in ("load_model", "get_scene_embeddings", "get_timestamp_embeddings") if not hasattr(module, f)]
-    if missing:
-        raise CommandError(f"MODULE: {args.module} is not a HEAR 2021 module: it has no {', '.join(missing)}")
+        embedder = HearModel.load(args.module, args.model)
+    except HearModuleError as err:
+        raise CommandError(f"MODULE: {err}") from err
     dirs = {}
     for folder in args.tasks_dir:
         _require_dir(folder, "--tasks-dir")
@@ -248,7 +214,6 @@ def cmd_evaluate(args, params: dict) -> int:
         unknown = sorted(set(args.tasks) - found)
         if unknown:
             raise CommandError(f"--tasks: no task {unknown} in the suites; they hold {sorted(found)}")
-    embedder = HearModule(module, module.load_model(args.model) if args.model else module.load_model())
     cfg = config.section(params, "evaluate")
     seed = int(params["seed"] if args.seed is None else args.seed)
     name = args.name or args.module
