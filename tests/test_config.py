@@ -102,3 +102,61 @@ def test_frozen():
     cfg = config.section(config.load_params(ROOT / "params.yaml"), "train")
     with pytest.raises(dataclasses.FrozenInstanceError, match="lr"):
         cfg.lr = 1.0  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------------- params.yaml is the only truth
+def test_every_dataclass_default_equals_params_yaml():
+    """Code that builds a section without params (notebook helpers, tests) gets exactly params.yaml's values."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for name, cls in config.SECTIONS.items():
+        listed, defaults = raw.get(name) or {}, cls()
+        for f in dataclasses.fields(cls):
+            assert f.name in listed, f"params.yaml does not list {name}.{f.name} (its default: {getattr(defaults, f.name)!r})"
+            value = getattr(config.build(cls, {f.name: listed[f.name]}, name), f.name)
+            assert value == getattr(defaults, f.name), \
+                f"{name}.{f.name}: params.yaml {value!r}, dataclass default {getattr(defaults, f.name)!r}"
+
+
+def test_the_demo_is_params_yaml_demo_profile():
+    from gramlib.interactive import demo
+
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert raw["profiles"]["demo"] == demo.DEMO
+    built = config.load_params(ROOT / "params.yaml", profile="demo")
+    assert config.section(built, "model").embed_dim == demo.DEMO["model"]["embed_dim"]
+
+
+@pytest.mark.parametrize("section,key,value,accepted", [
+    ("train", "lr", -1.0, "a number > 0"), ("model", "mask_ratio", 1.0, r"a number in \(0, 1\)"),
+    ("train", "snr_db", [40.0, 5.0], r"\[low, high\] with low <= high"), ("rooms", "rt60_s", [0.0, 0.5], "low > 0"),
+    ("sources", "task_clips", {"words": -1}, "a mapping of integers >= 0"), ("evaluate", "bootstrap", -5, ">= 0"),
+    ("seld", "synth_elevation_deg", [-100, 40], r"within \[-90, 90\]")])
+def test_an_out_of_range_value_names_its_key_and_the_range(tmp_path, section, key, value, accepted):
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw[section] = {**raw[section], key: value}
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(config.ConfigError, match=rf"{section}\.{key} = .* is out of range; accepted: .*{accepted}"):
+        config.load_params(path)
+
+
+def test_a_variant_override_out_of_range_names_the_variant(tmp_path):
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["variants"]["mamba"]["set"] = {"train": {"lambda_clean": 1.5}}
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(config.ConfigError, match=r"variants\.mamba\.set\.train\.lambda_clean = 1\.5 is out of range"):
+        config.load_params(path)
+
+
+def test_reads_are_noted_for_the_stage_dependency_check(tmp_path, monkeypatch):
+    log = tmp_path / "read.log"
+    monkeypatch.setenv(config.READ_LOG_ENV, str(log))
+    monkeypatch.setenv("GRAM_STAGE", "evaluate@mamba")
+    params = config.load_params(ROOT / "params.yaml")
+    assert not log.exists()  # loading and checking every section is not a read
+    config.section(params, "evaluate")
+    params["seed"]
+    config.resolve_variant(params, "mamba")
+    assert log.read_text().split("\n")[:-1] == [f"evaluate@mamba\t{k}" for k in
+                                                 ("evaluate", "seed", "variants.mamba", "model", "train")]

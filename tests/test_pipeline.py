@@ -7,6 +7,7 @@ every declared figure and table exists, and the metrics carry real numbers. Abou
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -37,7 +38,8 @@ def smoke_run(tmp_path_factory):
     params = (work / "params.yaml").read_text()
     (work / "params.yaml").write_text(params.replace("\nprofile: cpu\n", "\nprofile: smoke\n", 1))
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
-           "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1", "TQDM_MININTERVAL": "5"}
+           "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1", "TQDM_MININTERVAL": "5",
+           "GRAM_PARAMS_READ_LOG": str(work / "params-read.log")}
     env.pop("MPLBACKEND", None)
     subprocess.run(["dvc", "config", "--local", "core.no_scm", "true"], cwd=work, env=env, check=True)
     proc = subprocess.run(["dvc", "repro"], cwd=work, env=env, capture_output=True, text=True, timeout=1800)
@@ -107,3 +109,49 @@ def test_pretrain_plots_are_declared_and_written(smoke_run):
     work, _ = smoke_run
     for path in declared(work, "plots"):
         assert (path / "train" / "loss.tsv").is_file(), path
+
+
+def listed_params(work: Path, label: str) -> set[str]:
+    """The params dvc.yaml lists for stage ``label`` ("pretrain@mamba", "figures"), interpolations resolved."""
+    dvc = yaml.safe_load((work / "dvc.yaml").read_text())
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    name, _, key = label.partition("@")
+    body = dvc["stages"][name].get("do", dvc["stages"][name])
+
+    def value(path: str):
+        node = params
+        for part in path.split("."):
+            node = node[part]
+        return node
+
+    def resolve(text: str) -> str:
+        return re.sub(r"\$\{([\w.]+)\}", lambda m: key if m.group(1) == "key" else str(value(m.group(1))), text)
+
+    return {resolve(p) for p in body.get("params", [])}
+
+
+def test_every_params_key_a_stage_reads_is_listed_for_it(smoke_run):
+    """A section, seed or variant a stage's code reads and dvc.yaml does not list would not make it stale."""
+    work, _ = smoke_run
+    reads: dict[str, set[str]] = {}
+    for line in (work / "params-read.log").read_text().splitlines():
+        label, key = line.split("\t")
+        if label != "?":  # the stage runner's own reads, before the kernel starts
+            reads.setdefault(label, set()).add(key)
+    assert {"sources", "rooms", "nathear", "figures", "baselines", "seld"} <= set(reads)
+    missing = {}
+    for label, keys in sorted(reads.items()):
+        listed = listed_params(work, label)
+        unlisted = sorted(k for k in keys if not any(l == k or l.startswith(k + ".") or k.startswith(l + ".")
+                                                     for l in listed))
+        if unlisted:
+            missing[label] = unlisted
+    assert not missing, f"stages read params that dvc.yaml does not list for them: {missing}"
+
+
+def test_every_table_and_figure_the_figures_stage_writes_is_declared(smoke_run):
+    work, _ = smoke_run
+    outs = {next(iter(o)) if isinstance(o, dict) else o
+            for o in yaml.safe_load((work / "dvc.yaml").read_text())["stages"]["figures"]["outs"]}
+    written = {str(p.relative_to(work)) for folder in ("results/tables", "figures") for p in (work / folder).iterdir()}
+    assert written - {"results/tables/summary.json"} <= outs, sorted(written - outs)

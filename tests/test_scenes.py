@@ -84,7 +84,7 @@ def test_place_noise_crops_places_and_fades():
     short = mixer.place_noise(np.ones(8000, dtype=np.float32), 20000, 0.5, sample_rate_hz=RATE)
     nz = np.flatnonzero(short)
     assert (nz[0], nz[-1] + 1) == (6000, 14000) and np.all(np.diff(short[nz[0]:nz[0] + 4000]) > 0)
-    spec = mixer.draw_scene(0, 4, 3, 3)
+    spec = mixer.draw_scene(0, 4, 3, 3, (5, 40))
     assert np.array_equal(mixer.place_noise(long_noise, 20000, spec), mixer.place_noise(long_noise, 20000, spec))
     windows = mixer.active_windows(torch.from_numpy(np.stack([short, np.zeros_like(short)])))
     assert windows.tolist() == [[6000, 14000], [0, 0]]
@@ -92,9 +92,9 @@ def test_place_noise_crops_places_and_fades():
 
 def test_bad_parameters_raise():
     with pytest.raises(mixer.SceneError, match="lambda_clean = 1.5"):
-        mixer.draw_scene(0, 0, 3, 3, lambda_clean=1.5)
+        mixer.draw_scene(0, 0, 3, 3, (5, 40), lambda_clean=1.5)
     with pytest.raises(mixer.SceneError, match="n_rirs must be a positive integer, got 0"):
-        mixer.draw_scene(0, 0, 0, 3)
+        mixer.draw_scene(0, 0, 0, 3, (5, 40))
     with pytest.raises(mixer.SceneError, match="snr_range_db"):
         mixer.draw_scene(0, 0, 3, 3, snr_range_db=(40, 5))
     data = batch(np.random.default_rng(3))

@@ -138,7 +138,8 @@ def test_demo_outside_a_project_says_what_to_do(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="unknown demo format"):
         demo.demo_params(formats=("stereo",))
     params = demo.demo_params(steps=7, formats=("binaural", "clean"))
-    assert params["train"]["steps_main"] == 7 and set(params["variants"]) == {"gram-binaural", "gram-clean"}
+    assert params["profiles"]["demo"]["train"]["steps_main"] == 7 and params["profile"] == "demo"
+    assert set(params["variants"]) == {"gram-binaural", "gram-clean"}
 
 
 def test_localize_by_something_unknown_says_what_is_accepted():

@@ -2,7 +2,8 @@
 
 ``params.yaml`` is the single source of truth. Its top level holds
 
-* ``profile`` -- the active profile (``cpu`` by default, ``smoke`` for CI, ``paper`` for GPUs);
+* ``profile`` -- the active profile (``cpu`` by default, ``smoke`` for CI, ``paper`` for GPUs, ``demo`` for
+  the interactive notebooks' tiny project, :mod:`gramlib.interactive.demo`);
 * one section per stage (``sources``, ``rooms``, ``nathear``, ``features``, ``model``, ``train``,
   ``evaluate``, ``baselines``, ``seld``, ``figures``);
 * ``variants`` -- the pre-training variants that the ``pretrain@``/``evaluate@`` stages expand;
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -23,7 +25,7 @@ from typing import Any, Literal, Optional
 
 import yaml
 
-PROFILES = ("cpu", "smoke", "paper")
+PROFILES = ("cpu", "smoke", "paper", "demo")
 FORMATS = ("binaural", "foa", "clean")
 PARAMS_FILE = "params.yaml"
 
@@ -53,7 +55,7 @@ class SourcesConfig:
     noise_clip_s: float = 10.0
     # total clips per embedded HEAR task (split by the task's own protocol)
     task_clips: dict[str, int] = field(default_factory=lambda: {
-        "words": 320, "pitch": 320, "events": 300, "count": 240, "family": 300, "dcase": 48})
+        "words": 320, "pitch": 320, "events": 300, "count": 240, "family": 300, "dcase": 32})
     paths: DataPaths = field(default_factory=DataPaths)
 
 
@@ -78,8 +80,8 @@ class RoomsConfig:
 class NatHearConfig:
     formats: tuple[str, ...] = ("binaural", "foa")
     snr_db: tuple[float, float] = (5.0, 40.0)
-    loc_clips: int = 400  # per localization task (words, events)
-    t60_clips: int = 300  # per T60 task (words, events), no added noise
+    loc_clips: int = 240  # per localization task (words, events)
+    t60_clips: int = 160  # per T60 task (words, events), no added noise
     seed_offset: int = 1000
     # <name>-loc / <name>-t60 tasks and the dry task each is built from (real HEAR: e.g. speech_commands-v0.0.2-5h)
     loc_sources: dict[str, str] = field(default_factory=lambda: {"words": "words", "events": "events"})
@@ -104,12 +106,12 @@ class ModelConfig:
     encoder: Literal["transformer", "mamba"] = "transformer"
     patch_mels: int = 16  # "frame" patching: 16 mel x 8 frames -> 8 x 25 tokens per crop
     patch_frames: int = 8  # "time" patching: patch_mels=128, patch_frames=2 -> 1 x 100 tokens
-    embed_dim: int = 192
-    depth: int = 6
-    heads: int = 3
+    embed_dim: int = 128
+    depth: int = 4
+    heads: int = 4
     mlp_ratio: float = 4.0
-    decoder_dim: int = 128
-    decoder_depth: int = 2
+    decoder_dim: int = 64
+    decoder_depth: int = 1
     decoder_heads: int = 8
     decoder_windows: Optional[list[int]] = None  # None: derived from the token grid (see model.py)
     mask_ratio: float = 0.8
@@ -124,24 +126,25 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps_main: int = 1500
-    steps_ablation: int = 400
-    batch_clips: int = 8  # scenes mixed per step
-    n_crops: int = 8  # in-batch sampling: 2-s crops drawn from each 10-s scene
+    steps_main: int = 360
+    steps_ablation: int = 100
+    batch_clips: int = 2  # scenes mixed per step
+    n_crops: int = 16  # in-batch sampling: 2-s crops drawn from each 10-s scene
     grad_accum: int = 1
-    lr: float = 5e-4
-    warmup_steps: int = 100
+    lr: float = 1.0e-3
+    warmup_steps: int = 30
     weight_decay: float = 0.01
     betas: tuple[float, float] = (0.9, 0.95)
     grad_clip: float = 1.0
     lambda_clean: float = 0.0  # probability that an example is dry and channel-duplicated
+    snr_db: tuple[float, float] = (5.0, 40.0)  # SNR range of the pre-training scenes (paper: U(5, 40) dB)
     data_fraction: float = 1.0  # share of the pre-training pool used (Fig 2A)
-    checkpoint_every: int = 200
+    checkpoint_every: int = 60
     keep_checkpoints: int = 3  # newest resumable checkpoints kept on disk
     curve_points: int = 0  # evenly spaced weight snapshots kept for learning curves (Figure 6)
     log_every: int = 20
     num_workers: int = 1
-    torch_threads: int = 1
+    torch_threads: int = 2
     bf16: bool = False
     compile: bool = False
     devices: int = 1
@@ -156,7 +159,7 @@ class EvaluateConfig:
     embed_batch: int = 32
     ablation_tasks: tuple[str, ...] = ("words", "words-loc")
     suites: Literal["native", "all"] = "native"  # GRAMs on HEAR + their own Nat-HEAR format, or on both formats
-    event_hop_ms: float = 0.0  # event tasks: average timestamp frames up to this hop (0: the model's own)
+    event_hop_ms: float = 80.0  # event tasks: average timestamp frames up to this hop (0: the model's own)
     probe_seed: int = 42
     curve_variants: tuple[str, ...] = ("abl-binaural", "grad-accum")  # Figure 6: score vs training step
     curve_tasks: tuple[str, ...] = ("words",)
@@ -174,7 +177,8 @@ class BaselinesConfig:
 
 @dataclass(frozen=True)
 class SeldConfig:
-    recordings: int = 48  # synthetic DCASE-format recordings
+    variant: str = "gram-ambisonics"  # the model whose embeddings the SELD probe reads
+    recordings: int = 24  # synthetic DCASE-format recordings
     recording_s: float = 30.0
     classes: int = 13
     max_overlap: int = 3
@@ -192,6 +196,14 @@ class SeldConfig:
     lr: float = 1.0e-3
     batch_frames: int = 512  # 100-ms frames per probe step
     synth_sample_rate_hz: int = 24000  # the synthetic set is written at the DCASE rate, then resampled
+    # the synthetic set's rooms and sources (gramlib.seld.synth)
+    synth_room_m: tuple[tuple[float, float], tuple[float, float], tuple[float, float]] = (
+        (5.0, 10.0), (4.0, 8.0), (2.7, 4.0))  # length, width, height ranges
+    synth_rt60_s: tuple[float, float] = (0.2, 0.6)  # target RT60 (Sabine); the manifest stores the measured one
+    synth_distance_m: tuple[float, float] = (1.0, 2.0)
+    synth_elevation_deg: tuple[int, int] = (-40, 40)  # the DCASE 2019-2021 range
+    synth_speeds_deg_s: tuple[int, ...] = (10, 20, 40)  # angular speeds of moving sources
+    synth_snr_db: tuple[float, float] = (20.0, 30.0)  # diffuse noise under the events
 
 
 @dataclass(frozen=True)
@@ -227,6 +239,74 @@ class Variant:
     also: list = field(default_factory=list)  # other [axis, value] points this model stands for
 
 
+# --------------------------------------------------------------------------------------------
+# Accepted ranges: every value, from params.yaml or a default, is checked when its section is built
+# --------------------------------------------------------------------------------------------
+def _above(x):
+    return (lambda v: v > x), f"a number > {x}"
+
+
+def _at_least(x):
+    return (lambda v: v >= x), f"a number >= {x}"
+
+
+def _within(lo, hi):
+    return (lambda v: lo <= v <= hi), f"a number in [{lo}, {hi}]"
+
+
+def _span(lo=None):
+    """[low, high] with low <= high (and low above ``lo`` when given)."""
+    text = "[low, high] with low <= high" + (f" and low > {lo}" if lo is not None else "")
+    return (lambda v: v[0] <= v[1] and (lo is None or v[0] > lo)), text
+
+
+def _counts(x):
+    return (lambda v: all(n >= x for n in v.values())), f"a mapping of integers >= {x}"
+
+
+POSITIVE, COUNT, PROBABILITY = _above(0), _at_least(1), _within(0.0, 1.0)
+LIMITS: dict[type, dict[str, tuple]] = {
+    SourcesConfig: {"pretrain_clips": COUNT, "clip_s": POSITIVE, "noise_train_clips": COUNT,
+                    "noise_test_clips": COUNT, "noise_clip_s": POSITIVE, "task_clips": _counts(0)},
+    RoomsConfig: {"train_rooms": COUNT, "test_rooms": COUNT, "sets_per_room": COUNT, "rt60_s": _span(0),
+                  "length_m": _span(0), "width_m": _span(0), "height_m": _span(0), "distance_m": _span(0),
+                  "max_order": _at_least(0), "rir_s": POSITIVE, "diffuse_prob": PROBABILITY, "n_diffuse": _span(0),
+                  "shard_size": COUNT},
+    NatHearConfig: {"snr_db": _span(), "loc_clips": _at_least(0), "t60_clips": _at_least(0),
+                    "seed_offset": _at_least(0)},
+    FeaturesConfig: {"sample_rate_hz": POSITIVE, "n_fft": COUNT, "win_length": COUNT, "hop_length": COUNT,
+                     "n_mels": COUNT, "f_min_hz": _at_least(0), "f_max_hz": POSITIVE, "log_offset": POSITIVE,
+                     "crop_frames": COUNT, "clip_frames": COUNT},
+    ModelConfig: {"patch_mels": COUNT, "patch_frames": COUNT, "embed_dim": COUNT, "depth": COUNT, "heads": COUNT,
+                  "mlp_ratio": POSITIVE, "decoder_dim": COUNT, "decoder_heads": COUNT,
+                  "decoder_depth": _at_least(0),  # 0: an encoder only (the authors' released weights)
+                  "mask_ratio": ((lambda v: 0 < v < 1), "a number in (0, 1)"), "mamba_state": COUNT,
+                  "mamba_expand": COUNT, "mamba_headdim": COUNT, "mamba_chunk": COUNT},
+    TrainConfig: {"steps_main": COUNT, "steps_ablation": COUNT, "batch_clips": COUNT, "n_crops": COUNT,
+                  "grad_accum": COUNT, "lr": POSITIVE, "warmup_steps": _at_least(0), "weight_decay": _at_least(0),
+                  "betas": ((lambda v: all(0 <= b < 1 for b in v)), "two numbers in [0, 1)"),
+                  "grad_clip": POSITIVE, "lambda_clean": PROBABILITY,
+                  "data_fraction": ((lambda v: 0 < v <= 1), "a number in (0, 1]"), "snr_db": _span(),
+                  "checkpoint_every": COUNT, "keep_checkpoints": COUNT, "curve_points": _at_least(0),
+                  "log_every": COUNT, "num_workers": _at_least(0), "torch_threads": COUNT, "devices": COUNT},
+    EvaluateConfig: {"max_epochs": COUNT, "patience_checks": COUNT, "check_every": COUNT, "embed_batch": COUNT,
+                     "event_hop_ms": _at_least(0), "bootstrap": _at_least(0), "sensitivity_rel": _at_least(0)},
+    BaselinesConfig: {"naive_dim": COUNT},
+    SeldConfig: {"recordings": COUNT, "recording_s": POSITIVE, "classes": COUNT, "max_overlap": COUNT,
+                 "moving_prob": PROBABILITY, "epochs": COUNT, "val_fraction": ((lambda v: 0 <= v < 1), "a number in [0, 1)"),
+                 "chunk_s": POSITIVE, "lr": POSITIVE, "batch_frames": COUNT, "synth_sample_rate_hz": POSITIVE,
+                 "synth_room_m": ((lambda v: all(lo <= hi and lo > 0 for lo, hi in v)),
+                                  "three [low, high] ranges with 0 < low <= high"),
+                 "synth_rt60_s": _span(0), "synth_distance_m": _span(0),
+                 "synth_elevation_deg": ((lambda v: -90 <= v[0] <= v[1] <= 90), "[low, high] within [-90, 90]"),
+                 "synth_speeds_deg_s": ((lambda v: len(v) > 0 and all(x >= 0 for x in v)),
+                                        "a non-empty list of numbers >= 0"),
+                 "synth_snr_db": _span()},
+    FiguresConfig: {"dpi": COUNT},
+    NumericsConfig: {"threads": _counts(1)},
+}
+
+
 SECTIONS: dict[str, type] = {
     "sources": SourcesConfig,
     "rooms": RoomsConfig,
@@ -241,6 +321,31 @@ SECTIONS: dict[str, type] = {
     "numerics": NumericsConfig,
 }
 TOP_LEVEL = {"profile", "seed", "variants", "profiles", *SECTIONS}
+# With this set to a file, every params key a process reads (a section, ``seed``, ``variants.<slug>``) is
+# appended to it with the stage label of GRAM_STAGE; the pipeline test checks dvc.yaml lists each stage's reads.
+READ_LOG_ENV = "GRAM_PARAMS_READ_LOG"
+
+
+class Params(dict):
+    """Merged params (a plain dict) that notes which top-level keys are read, when READ_LOG_ENV is set."""
+
+    def __getitem__(self, key):
+        note_read(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        note_read(key)
+        return super().get(key, default)
+
+
+yaml.SafeDumper.add_representer(Params, lambda dumper, data: dumper.represent_dict(dict(data)))
+
+
+def note_read(key: str) -> None:
+    log = os.environ.get(READ_LOG_ENV)
+    if log:
+        with open(log, "a") as f:
+            f.write(f"{os.environ.get('GRAM_STAGE', '?')}\t{key}\n")
 
 
 # --------------------------------------------------------------------------------------------
@@ -288,7 +393,7 @@ def load_params(path: Path | str | None = None, profile: str | None = None) -> d
         build(cls, merged.get(name) or {}, name)
     for slug, spec in (merged.get("variants") or {}).items():
         resolve_variant(merged, slug, spec)
-    return merged
+    return Params(merged)
 
 
 def deep_merge(base: dict, over: dict, where: str) -> dict:
@@ -306,13 +411,16 @@ def section(params: dict, name: str):
     """The typed, frozen dataclass of one section of merged params."""
     if name not in SECTIONS:
         raise ConfigError(f"unknown section {name!r}; accepted: {list(SECTIONS)}")
-    return build(SECTIONS[name], params.get(name) or {}, name)
+    note_read(name)
+    return build(SECTIONS[name], dict.get(params, name) or {}, name)
 
 
 def resolve_variant(params: dict, slug: str, spec: dict | None = None) -> tuple[Variant, ModelConfig, TrainConfig]:
     """A variant with its model and train sections after its own overrides."""
-    variants = params.get("variants") or {}
+    variants = dict.get(params, "variants") or {}
     if spec is None:
+        for key in (f"variants.{slug}", "model", "train"):
+            note_read(key)
         if slug not in variants:
             raise ConfigError(f"unknown variant {slug!r}; accepted: {sorted(variants)}")
         spec = variants[slug]
@@ -320,9 +428,9 @@ def resolve_variant(params: dict, slug: str, spec: dict | None = None) -> tuple[
     unknown = sorted(set(variant.set) - {"model", "train"})
     if unknown:
         raise ConfigError(f"variants.{slug}.set may override 'model' and 'train' only, not {unknown}")
-    model = build(ModelConfig, deep_merge(params.get("model") or {}, variant.set.get("model", {}), slug),
+    model = build(ModelConfig, deep_merge(dict.get(params, "model") or {}, variant.set.get("model", {}), slug),
                   f"variants.{slug}.set.model")
-    train = build(TrainConfig, deep_merge(params.get("train") or {}, variant.set.get("train", {}), slug),
+    train = build(TrainConfig, deep_merge(dict.get(params, "train") or {}, variant.set.get("train", {}), slug),
                   f"variants.{slug}.set.train")
     return variant, model, train
 
@@ -341,9 +449,14 @@ def build(cls: type, data: dict, where: str):
         raise ConfigError(f"unknown key(s) {unknown} in section '{where}'; accepted: {names}")
     kwargs = {k: _coerce(hints[k], v, f"{where}.{k}") for k, v in data.items()}
     try:
-        return cls(**kwargs)
+        built = cls(**kwargs)
     except TypeError as err:  # a required field is missing
         raise ConfigError(f"section '{where}': {err}") from err
+    for key, (accepts, what) in LIMITS.get(cls, {}).items():
+        value = getattr(built, key)
+        if not accepts(value):
+            raise ConfigError(f"{where}.{key} = {value!r} is out of range; accepted: {what}")
+    return built
 
 
 def _coerce(tp, value, where: str):

@@ -116,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     from papermill.exceptions import PapermillExecutionError
 
     label = args.stage + (f"@{parameters['variant']}" if "variant" in parameters else "")
+    os.environ["GRAM_STAGE"] = label  # the kernel's params reads are noted under it (config.READ_LOG_ENV)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     log = StageLog(label)
     failure = None

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from ..core.audio import normalize_rms, write_wav
 from .backgrounds import KINDS, NoiseWorld, make_noise
-from ..core.config import SourcesConfig
+from ..core.config import SourcesConfig, section
 from .events import make_event
 from .suite import build_suite
 from .synth import note_renderer, place, random_speech
@@ -246,3 +246,9 @@ def build(cfg: SourcesConfig, sources_dir: str | Path, tasks_dir: str | Path, se
     print(f"sources: {summary['pretrain_clips']} pre-training clips, {summary['noise_train_clips']}+"
           f"{summary['noise_test_clips']} noise clips (train+test), tasks {tasks}, seconds {summary['seconds']}")
     return summary
+
+
+def run_stage(params: dict, paths) -> dict:
+    """The ``sources`` stage: the corpus and the task suite at ``features.sample_rate_hz``."""
+    return build(section(params, "sources"), paths.sources, paths.tasks, seed=params["seed"],
+                 sample_rate_hz=section(params, "features").sample_rate_hz)

@@ -303,3 +303,12 @@ def localizer_results(name: str, localizer, dirs: dict[str, Path]) -> dict:
 
 def _read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text()) if Path(path).is_file() else {}
+
+
+def run_stage(params: dict, paths, *, variant: str | None = None, baselines: bool = False) -> dict[str, dict]:
+    """The ``evaluate@<variant>`` stage, or with ``baselines`` the ``baselines`` stage; {name: results}."""
+    if baselines:
+        return evaluate_baselines(params, paths)
+    if variant is None:
+        raise ValueError("run_stage: name the variant to evaluate (or baselines=True)")
+    return {variant: evaluate_variant(variant, params, paths)}

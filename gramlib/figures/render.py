@@ -5,10 +5,12 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
+from ..core.config import section
+from ..train.reconstruct import figure1_scene
 from .panels import figure_1, figure_3, figure_6, figure_seld
 from .plots import NAMES, figure_2, figure_4, figure_5, save
-from .results import load_results, tidy
-from .tables import table_seld
+from .results import load_results, pipeline_models, tidy
+from .tables import table_seld, write_tables
 
 
 def render_all(results: dict[str, dict], eval_dir: Path | str, train_dir: Path | str, out_dir: Path | str,
@@ -27,3 +29,15 @@ def render_all(results: dict[str, dict], eval_dir: Path | str, train_dir: Path |
         paths += save(fig, out_dir, name, dpi=dpi)
         plt.close(fig)
     return paths
+
+
+def run_stage(params: dict, paths) -> list[Path]:
+    """The ``figures`` stage: every figure (Figure 1 reconstructed by ``figures.figure1_variant``) and every
+    table, from the metrics of the pipeline's models in results/; returns the paths written."""
+    cfg = section(params, "figures")
+    scene = figure1_scene(paths, cfg.figure1_variant, seed=params["seed"])
+    evals = load_results(paths.results / "eval", only=pipeline_models(params))
+    written = render_all(evals, paths.results / "eval", paths.results / "train", paths.figures, scene, dpi=cfg.dpi,
+                         pretrain_clips=section(params, "sources").pretrain_clips, seld_dir=paths.results / "seld")
+    return written + write_tables(paths.tables, evals, pool=cfg.score_pool, naive="naive",
+                                  seld_dir=paths.results / "seld")

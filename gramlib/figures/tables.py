@@ -16,7 +16,8 @@ import pandas as pd
 from .results import classification, in_suite, summary, tidy
 
 SCORE_SUITES = ("hear", "nathear", "nathear-binaural", "nathear-foa")
-TABLES = tuple(f"{stem}.{ext}" for stem in [f"scores_{s}" for s in SCORE_SUITES] + ["localization", "training_cost"]
+TABLES = tuple(f"{stem}.{ext}" for stem in [f"scores_{s}" for s in SCORE_SUITES] + ["localization", "training_cost",
+                                                                                 "sensitivity"]
                for ext in ("csv", "md")) + ("summary.json",)  # always written; seld.{csv,md} when SELD ran
 SELD_METRICS = ("ER20", "F20", "LE_CD_deg", "LR_CD", "SELD", "ER_1s", "F_1s", "DOA_error_deg", "frame_recall",
                 "ER", "F", "LE", "LR")
@@ -172,9 +173,9 @@ def write_tables(out_dir: Path | str, results: dict[str, dict], pool, naive: str
     put("localization", table_localization(df), "min", f"Errors on each model's native Nat-HEAR suite. {spread}")
     put("training_cost", table_training_cost(results), None, "Wall time as measured on the device named.", 2)
     sensitivity = table_sensitivity(results)
-    if len(sensitivity):
-        put("sensitivity", sensitivity, None, "Float-noise check: every probe re-run on embeddings x (1 + 1e-6 z); "
-            "`moved` = |score change| (classification as a fraction, errors in their unit; averages in points).", 6)
+    put("sensitivity", sensitivity, None, "Float-noise check: every probe re-run on embeddings x (1 + 1e-6 z); "
+        "`moved` = |score change| (classification as a fraction, errors in their unit; averages in points)."
+        if len(sensitivity) else "No float-noise check in these results (evaluate.sensitivity_rel = 0).", 6)
     if seld_dir is not None and Path(seld_dir).is_dir():
         put("seld", table_seld(seld_dir), None, "SELD metrics (DCASE 2021 style: ER20, F20, LE_CD, LR_CD).", 3)
     stats = summary(df, pool, naive)

@@ -31,33 +31,34 @@ from ..train import launch
 from ..core.paths import Paths
 
 DEMO_VARIANTS = {"foa": "gram-ambisonics", "binaural": "gram-binaural", "clean": "gram-clean"}
-# Demo sizes over the dataclass defaults of gramlib.core.config (why a value is what it is, where not obvious).
+# profiles.demo of params.yaml, the demo's truth; this copy is for an install without a checkout (Colab's pip
+# install has no params.yaml), and tests/test_config.py keeps the two equal. Sections not named here take the
+# dataclass defaults, which equal params.yaml's own sections.
 DEMO = {
-    # 4-s pre-training scenes (padded to 512 frames, not 10 s to 1024): half the memory of training (Binder: 2 GB)
     "sources": {"pretrain_clips": 6, "clip_s": 4.0, "noise_train_clips": 2, "noise_test_clips": 2, "noise_clip_s": 4.0,
-                # words feed words-loc (1-s clips); events give 2-s clips for reconstructions
                 "task_clips": {"words": 20, "events": 15, "pitch": 0, "count": 0, "family": 0, "dcase": 0}},
-    "rooms": {"train_rooms": 3, "test_rooms": 3,  # 3 test rooms: the loc tasks need disjoint train/valid/test rooms
-              "sets_per_room": 2, "max_order": 3, "rir_s": 0.5},
+    "rooms": {"train_rooms": 3, "test_rooms": 3, "sets_per_room": 2, "max_order": 3, "rir_s": 0.5},
     "nathear": {"loc_clips": 30, "t60_clips": 3, "loc_sources": {"words": "words"}},
     "features": {"clip_frames": 512},
     "model": {"embed_dim": 64, "depth": 2, "heads": 2, "decoder_dim": 64, "decoder_depth": 1, "decoder_heads": 4},
-    "train": {"batch_clips": 2, "n_crops": 4, "warmup_steps": 2, "lr": 1.0e-3, "log_every": 1,
-              "num_workers": 0},  # no worker process: one CPU, 2 GB (Binder)
+    "train": {"batch_clips": 2, "n_crops": 4, "warmup_steps": 2, "lr": 1.0e-3, "log_every": 1, "num_workers": 0,
+              "torch_threads": 1, "steps_main": 20, "checkpoint_every": 20},
     "evaluate": {"probe_grid": "smoke"},
 }
 MARKER = "demo.json"
 
 
 def demo_params(steps: int = 20, formats=("foa",), seed: int = 0) -> dict:
-    """The demo's params.yaml as a dict: :data:`DEMO`, ``steps`` training steps, one variant per format."""
+    """The demo's params.yaml as a dict: the ``demo`` profile (:data:`DEMO`) with ``steps`` training steps, one
+    variant per format."""
     for fmt in formats:
         if fmt not in DEMO_VARIANTS:
             raise ValueError(f"unknown demo format {fmt!r}; accepted: {list(DEMO_VARIANTS)}")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    params = {"profile": "smoke", "seed": int(seed), **json.loads(json.dumps(DEMO))}
-    params["train"].update(steps_main=steps, checkpoint_every=steps)
+    demo = json.loads(json.dumps(DEMO))
+    demo["train"].update(steps_main=steps, checkpoint_every=steps)
+    params = {"profile": "demo", "seed": int(seed), "profiles": {"demo": demo}}
     params["variants"] = {DEMO_VARIANTS[f]: {"axis": "main", "value": f"demo-{f}", "format": f, "budget": "main",
                                              **({"set": {"train": {"lambda_clean": 1.0}}} if f == "clean" else {})}
                           for f in formats}

@@ -35,7 +35,8 @@ from tqdm.auto import tqdm
 
 from ..scenes import mixer, rirbank, rooms
 from ..core.audio import read_wav
-from ..core.config import NatHearConfig, RoomsConfig
+from ..core.config import NatHearConfig, RoomsConfig, section
+from ..core.sourcefiles import tasks_source
 from ..core.tasks import TaskWriter, list_tasks, read_task
 
 LOC_SPLITS = {"train": 0.6, "valid": 0.2, "test": 0.2}
@@ -260,3 +261,10 @@ def _rooms_config(bank) -> RoomsConfig:
     """The RoomsConfig the bank was built with (distances, noise counts, order, RIR length)."""
     raw = bank.info["config"]
     return RoomsConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+
+
+def run_stage(params: dict, paths) -> pd.DataFrame:
+    """The ``nathear`` stage: Nat-HEAR from the pipeline's task suite, rooms and test noise."""
+    return build_nathear(tasks_source(paths.sources), paths.rooms, paths.sources / "noise", paths.nathear,
+                         section(params, "nathear"), seed=params["seed"],
+                         sample_rate_hz=section(params, "features").sample_rate_hz)

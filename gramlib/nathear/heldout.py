@@ -13,11 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from . import build
-from ..core import sourcefiles
-from ..scenes import mixer, rirbank
+from ..core import config, sourcefiles
 from ..core.tasks import list_tasks, read_task
+from ..scenes import mixer, rirbank
 
-SNR_DB = (5.0, 40.0)  # held-out scenes: the Nat-HEAR range
+
+def nathear_snr_db(paths) -> tuple[float, float]:
+    """The SNR range of Nat-HEAR (``nathear.snr_db``) in the project's params.yaml."""
+    return config.section(config.load_params(paths.root / config.PARAMS_FILE), "nathear").snr_db
 
 
 def dry_clip(paths, index: int = 0, task: str | None = None) -> tuple[np.ndarray, str]:
@@ -57,7 +60,7 @@ def held_out_scene(paths, fmt: str, index: int = 0, seed: int = 0) -> dict:
     set_index = index % len(bank)
     row = bank.manifest.iloc[set_index]
     noise, noise_name = held_out_noise(paths, int(rng.integers(1 << 16)))
-    spec = mixer.SceneSpec(index, set_index, 0, float(rng.random()), float(rng.uniform(*SNR_DB)), False)
+    spec = mixer.SceneSpec(index, set_index, 0, float(rng.random()), float(rng.uniform(*nathear_snr_db(paths))), False)
     audio = build.mix_one(dry, *bank.get(set_index, fmt), noise, spec, bank.sample_rate_hz)
     room = {"dims_m": tuple(float(row[k]) for k in ("length_m", "width_m", "height_m")),
             "listener_m": [float(row[f"listener_{a}_m"]) for a in "xyz"], "listener_yaw_deg": float(row["yaw_deg"]),

@@ -58,7 +58,7 @@ class SceneSpec:
         return int(self.noise_offset * (abs(noise_samples - scene_samples) + 1))
 
 
-def draw_scene(seed: int, index: int, n_rirs: int, n_noises: int, snr_range_db=(5.0, 40.0),
+def draw_scene(seed: int, index: int, n_rirs: int, n_noises: int, snr_range_db: tuple[float, float],
                lambda_clean: float = 0.0) -> SceneSpec:
     """The scene of ``index``: a pure function of its arguments (every field drawn, always)."""
     for name, value in (("seed", seed), ("index", index)):

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..core.config import RoomsConfig
+from ..core.config import RoomsConfig, section
 from .hrtf import directions_deg, load_kemar
 from .rooms import FORMATS, N_CHANNELS, RirSet, RoomError, RoomSpec, check_config, check_format, head_to_room, \
     render_room, sample_placement, sample_room
@@ -173,3 +173,10 @@ def _mmap_npz(path: Path, key: str) -> np.ndarray:
     if int(np.prod(shape)) == 0:
         return np.zeros(shape, dtype)
     return np.memmap(path, dtype=dtype, mode="r", shape=shape, offset=offset, order="F" if fortran else "C")
+
+
+def run_stage(params: dict, paths) -> dict[str, pd.DataFrame]:
+    """The ``rooms`` stage: the train and test banks at ``features.sample_rate_hz``; {split: manifest}."""
+    rate = section(params, "features").sample_rate_hz
+    return {split: build_bank(section(params, "rooms"), paths.rooms, split, seed=params["seed"], sample_rate_hz=rate)
+            for split in SPLITS}

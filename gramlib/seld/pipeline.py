@@ -29,12 +29,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.config import SeldConfig
+from ..core.config import SeldConfig, section
+from ..core.sourcefiles import tasks_source
+from ..model import hear
 from .data import SeldDataset, load_recording, read_dataset, tut2018_subsets
 from .foa import IntensitySeldBaseline, check_foa_convention
 from .labels import LABEL_HOP_S, SeldDataError, n_label_frames
 from .metrics import seld_metrics
 from .probe import carve_validation, pool_to_label_frames, run_seld_probe
+from .synth import make_synthetic_dataset
+
+SYSTEMS = ("probe", "intensity_oracle", "intensity_energy")  # what a SELD run scores
 
 ORACLE_NOTE = ("no learning: reference activity and classes (detection perfect by construction), one active-intensity "
                "DoA per 100-ms frame shared by all its sources")
@@ -105,7 +110,7 @@ def evaluate_seld(dataset_dir, dataset_format: str, embedder, cfg: SeldConfig, s
 
 
 def _mean_over(runs: dict) -> dict:
-    keys = ("probe", "intensity_oracle", "intensity_energy")
+    keys = SYSTEMS
     return {k: {m: float(np.mean([r[k][m] for r in runs.values()])) for m, v in next(iter(runs.values()))[k].items()
                 if isinstance(v, (int, float))} for k in keys}
 
@@ -155,3 +160,26 @@ def _shown_path(path) -> str:
         return str(path.relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
+
+
+def run_stage(params: dict, paths) -> dict:
+    """The ``seld`` stage: the synthetic DCASE-format set (or ``seld.dataset_dir``), the probe on
+    ``seld.variant``'s embeddings and the intensity baselines; metrics in results/seld/<variant>/."""
+    cfg = section(params, "seld")
+    if cfg.dataset_dir is None:
+        dataset_dir = make_synthetic_dataset(paths.seld_data, paths.rooms, tasks_source(paths.sources), cfg,
+                                             seed=params["seed"])
+        dataset_format = "synthetic"
+    else:
+        dataset_dir, dataset_format = cfg.dataset_dir, cfg.dataset_format
+    embedder = hear.load_model(str(paths.model(cfg.variant)))
+    return evaluate_seld(dataset_dir, dataset_format, embedder, cfg, seed=params["seed"],
+                         out_dir=paths.results / "seld" / cfg.variant)
+
+
+def systems_table(metrics: dict):
+    """One row per system (probe, intensity oracle, intensity energy), its numeric metrics as columns."""
+    import pandas as pd  # only the notebook's table needs it
+
+    systems = {k: v for k, v in metrics.items() if k in SYSTEMS and isinstance(v, dict)}
+    return pd.DataFrame({k: {m: x for m, x in v.items() if isinstance(x, (int, float))} for k, v in systems.items()}).T

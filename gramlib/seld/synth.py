@@ -52,12 +52,6 @@ from .sources import source_clips
 
 SPEED_OF_SOUND_M_S = 343.0
 SYNTH_RIR_S = 0.4  # image sources arriving later are dropped (the tail is faded over its last 50 ms)
-RT60_RANGE_S = (0.2, 0.6)
-ROOM_RANGES_M = ((5.0, 10.0), (4.0, 8.0), (2.7, 4.0))
-DISTANCE_RANGE_M = (1.0, 2.0)
-ELEVATION_RANGE_DEG = (-40, 40)  # the DCASE 2019-2021 range
-SPEEDS_DEG_S = (10, 20, 40)
-SNR_RANGE_DB = (20.0, 30.0)
 WALL_MARGIN_M = 0.3
 TEST_FOLD = 4
 
@@ -116,10 +110,10 @@ def measured_rt60_s(room: ShoeboxFoa) -> float:
         return float("nan")
 
 
-def _room(rng: np.random.Generator, sample_rate_hz: int) -> ShoeboxFoa:
-    size = tuple(float(round(rng.uniform(*r), 2)) for r in ROOM_RANGES_M)
+def _room(rng: np.random.Generator, cfg: SeldConfig, sample_rate_hz: int) -> ShoeboxFoa:
+    size = tuple(float(round(rng.uniform(*r), 2)) for r in cfg.synth_room_m)
     mic = (size[0] / 2 + rng.uniform(-0.5, 0.5), size[1] / 2 + rng.uniform(-0.5, 0.5), rng.uniform(1.2, 1.7))
-    return ShoeboxFoa.for_rt60(size, tuple(float(round(m, 2)) for m in mic), rng.uniform(*RT60_RANGE_S),
+    return ShoeboxFoa.for_rt60(size, tuple(float(round(m, 2)) for m in mic), rng.uniform(*cfg.synth_rt60_s),
                                sample_rate_hz)
 
 
@@ -154,21 +148,21 @@ def _plan_events(rng, duration_s: float, n_tracks: int, clips: dict, names: list
     return events
 
 
-def _trajectory(rng, room: ShoeboxFoa, ev: dict, moving_prob: float) -> dict:
+def _trajectory(rng, room: ShoeboxFoa, ev: dict, cfg: SeldConfig) -> dict:
     """Per-frame integer azimuth, fixed elevation and distance (cm grid) of one event."""
     first = int(np.floor(round(ev["onset_s"] / LABEL_HOP_S, 6)))
     last = int(np.ceil(round(ev["offset_s"] / LABEL_HOP_S, 6))) - 1
     frames = np.arange(first, last + 1)
-    az0, el = int(rng.integers(-180, 180)), int(rng.integers(ELEVATION_RANGE_DEG[0], ELEVATION_RANGE_DEG[1] + 1))
+    az0, el = int(rng.integers(-180, 180)), int(rng.integers(cfg.synth_elevation_deg[0], cfg.synth_elevation_deg[1] + 1))
     speed = 0
-    if rng.random() < moving_prob:
-        speed = int(rng.choice(SPEEDS_DEG_S)) * int(rng.choice([-1, 1]))
+    if rng.random() < cfg.moving_prob:
+        speed = int(rng.choice(cfg.synth_speeds_deg_s)) * int(rng.choice([-1, 1]))
     centres_s = (frames + 0.5) * LABEL_HOP_S
     az = np.round(az0 + speed * (centres_s - centres_s[0])).astype(int)
     az = (az + 180) % 360 - 180
     u = unit_vector(az, np.full(len(az), el))
     reach = min(_max_distance_m(room, v) for v in u)
-    dist = round(float(min(rng.uniform(*DISTANCE_RANGE_M), reach)), 2)
+    dist = round(float(min(rng.uniform(*cfg.synth_distance_m), reach)), 2)
     return {"frames": frames, "azimuth_deg": az, "elevation_deg": el, "distance_m": dist, "speed_deg_s": speed}
 
 
@@ -212,12 +206,12 @@ def render_recording(cfg: SeldConfig, clips: dict, names: list[str], seed: int, 
                      sample_rate_hz: int) -> tuple[np.ndarray, SeldLabels, dict]:
     """One recording: audio (4, S) float32, its labels, and its manifest entry."""
     rng = np.random.default_rng([seed, index])
-    room = _room(rng, sample_rate_hz)
+    room = _room(rng, cfg, sample_rate_hz)
     n_samples = int(round(cfg.recording_s * sample_rate_hz))
     events = _plan_events(rng, cfg.recording_s, cfg.max_overlap, clips, names, sample_rate_hz)
     mix, rows, manifest_events = np.zeros((4, n_samples)), [], []
     for ev in events:
-        traj = _trajectory(rng, room, ev, cfg.moving_prob)
+        traj = _trajectory(rng, room, ev, cfg)
         clip = ev["clip"] * 10 ** (rng.uniform(-6.0, 0.0) / 20)
         mix += _render_event(room, clip, int(round(ev["onset_s"] * sample_rate_hz)), traj, n_samples)
         n_label = int(np.ceil(round(cfg.recording_s / LABEL_HOP_S, 6)))
@@ -227,7 +221,7 @@ def render_recording(cfg: SeldConfig, clips: dict, names: list[str], seed: int, 
                                 "offset_s": ev["offset_s"], "azimuth_start_deg": int(traj["azimuth_deg"][0]),
                                 "elevation_deg": traj["elevation_deg"], "distance_m": traj["distance_m"],
                                 "speed_deg_s": traj["speed_deg_s"]})
-    snr_db = rng.uniform(*SNR_RANGE_DB)
+    snr_db = rng.uniform(*cfg.synth_snr_db)
     signal_power = float(np.mean(mix[0] ** 2)) or 1e-8
     mix += _diffuse_noise(rng, n_samples) * np.sqrt(signal_power / 10 ** (snr_db / 10))
     mix *= 0.8 / np.max(np.abs(mix))

@@ -45,13 +45,12 @@ class SceneBatches(torch.utils.data.Dataset):
     contiguous slice, so the union over ranks is exactly the single-process batch.
     """
 
-    def __init__(self, data: TrainData, fmt: str, cfg: TrainConfig, seed: int, *, snr_db=(5.0, 40.0),
-                 rank: int = 0, world: int = 1):
+    def __init__(self, data: TrainData, fmt: str, cfg: TrainConfig, seed: int, *, rank: int = 0, world: int = 1):
         if cfg.batch_clips % world:
             raise TrainingError(f"train.batch_clips={cfg.batch_clips} must divide by the {world} processes")
         n_used = max(1, math.ceil(cfg.data_fraction * len(data.clips)))
         self.clips = list(data.clips)[:n_used]
-        self.data, self.fmt, self.cfg, self.seed, self.snr_db = data, fmt, cfg, seed, tuple(snr_db)
+        self.data, self.fmt, self.cfg, self.seed, self.snr_db = data, fmt, cfg, seed, tuple(cfg.snr_db)
         self.local = cfg.batch_clips // world
         self.offset = rank * self.local
         self._bank = None
@@ -64,7 +63,12 @@ class SceneBatches(torch.utils.data.Dataset):
         if self._bank is None and self.fmt != "clean":
             from ..scenes.rirbank import RirBank
 
-            self._bank = RirBank(self.data.rir_dir)
+            bank = RirBank(self.data.rir_dir)
+            if bank.sample_rate_hz != self.data.sample_rate_hz:
+                raise TrainingError(f"the RIR bank {self.data.rir_dir} is at {bank.sample_rate_hz} Hz, the features at "
+                                    f"{self.data.sample_rate_hz} Hz (features.sample_rate_hz): rebuild the rooms stage "
+                                    "at that rate")
+            self._bank = bank
         return self._bank
 
     def indices(self, b: int) -> list[int]:

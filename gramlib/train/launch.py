@@ -52,13 +52,18 @@ def make_run(slug: str, params: dict, paths: Paths, *, rank: int = 0, world: int
 
 
 def pretrain(slug: str, *, profile: str | None = None, progress: bool = True) -> dict:
-    """Train variant ``slug`` to its step budget (resuming from its newest checkpoint)."""
-    params = config.load_params(profile=profile)
-    train_cfg = config.resolve_variant(params, slug)[2]
+    """Train variant ``slug`` of the project around the working directory (see :func:`run_stage`)."""
+    return run_stage(config.load_params(profile=profile), Paths.here(), slug, progress=progress)
+
+
+def run_stage(params: dict, paths: Paths, variant: str, *, progress: bool = True) -> dict:
+    """The ``pretrain@<variant>`` stage: train to the variant's step budget, resuming from its newest
+    checkpoint; on several devices (``train.devices``) through torchrun. Returns the training summary."""
+    train_cfg = config.resolve_variant(params, variant)[2]
     torch.set_num_threads(train_cfg.torch_threads)
     if train_cfg.devices > 1:
-        return torchrun(slug, train_cfg.devices, profile=params["profile"])
-    return make_run(slug, params, Paths.here()).train(progress=progress)
+        return torchrun(variant, train_cfg.devices, profile=params["profile"])
+    return make_run(variant, params, paths).train(progress=progress)
 
 
 def torchrun(slug: str, devices: int, *, profile: str) -> dict:

@@ -56,7 +56,7 @@ class Run:
 
     def __init__(self, out_dir: Path, *, fmt: str, model_cfg: ModelConfig, train_cfg: TrainConfig,
                  features_cfg: FeaturesConfig, data: TrainData, steps: int, seed: int,
-                 snr_db=(5.0, 40.0), rank: int = 0, world: int = 1, device: str | None = None,
+                 rank: int = 0, world: int = 1, device: str | None = None,
                  live_dir: Path | None = None, meta: dict | None = None, accel_on_cpu: bool = False,
                  compile_backend: str = "inductor"):
         self.out_dir, self.fmt, self.cfg, self.steps, self.seed = Path(out_dir), fmt, train_cfg, steps, seed
@@ -73,7 +73,7 @@ class Run:
         self.extractor.to(self.device)
         self.model.to(self.device)
         self.optimizer = make_optimizer(self.model, train_cfg)
-        self.dataset = batches.SceneBatches(data, fmt, train_cfg, seed, snr_db=snr_db, rank=rank, world=world)
+        self.dataset = batches.SceneBatches(data, fmt, train_cfg, seed, rank=rank, world=world)
         self.ckpt_dir = self.out_dir / "checkpoints"
         self.step = self._resume()
         self.net = self._wrap()
