@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gramlib.core import config
+from gramlib.core import config, formats
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,7 +27,7 @@ def test_every_profile_and_variant_loads(profile):
         config.section(params, name)
     for slug in params["variants"]:
         variant, model, train = config.resolve_variant(params, slug)
-        assert variant.format in config.FORMATS
+        assert variant.format in formats.FORMATS
 
 
 def test_profile_overrides_are_deep_merged():

@@ -71,3 +71,18 @@ def test_layer_packages_are_empty():
 def test_no_pipeline_stage_reaches_the_interactive_layer(notebook):
     reached = sorted(m for m in closure(notebook_imports(notebook)) if m.startswith("interactive."))
     assert not reached, f"{notebook.name} reaches {reached}: a pipeline stage must not import gramlib.interactive"
+
+
+@pytest.mark.parametrize("module", sorted(modules()))
+def test_an_import_inside_a_function_says_why(module):
+    path = PACKAGE / (module.replace(".", "/") + ".py")
+    lines = path.read_text().splitlines()
+    silent = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for sub in ast.walk(node):
+                if isinstance(sub, (ast.Import, ast.ImportFrom)):
+                    here, above = lines[sub.lineno - 1], lines[sub.lineno - 2].strip()
+                    if "#" not in here and not above.startswith("#"):
+                        silent.append(f"gramlib/{module.replace('.', '/')}.py:{sub.lineno}: {here.strip()}")
+    assert not silent, "imports belong at the module top unless a comment says why they wait:\n" + "\n".join(silent)

@@ -7,6 +7,7 @@ import pytest
 
 from gramlib.scenes import rir, rirbank, rooms
 from gramlib.core.config import RoomsConfig
+from gramlib.core.formats import SPEED_OF_SOUND_M_S
 from gramlib.scenes.hrtf import HrtfError, load_kemar, unit_vectors
 
 RATE = 32000
@@ -42,7 +43,7 @@ def test_hrtf_shapes_convention_and_bad_rate():
 
 def test_direct_path_delay_is_distance_over_c():
     for distance in (1.5, 3.7):
-        expected = distance / rir.SPEED_OF_SOUND_M_S * RATE
+        expected = distance / SPEED_OF_SOUND_M_S * RATE
         w = anechoic("foa", 30.0, 10.0, distance)[0]
         assert abs(np.argmax(np.abs(w)) - expected) <= 1
         ears = anechoic("binaural", 0.0, 0.0, distance)  # frontal: both ears arrive with the head centre

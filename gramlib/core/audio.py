@@ -74,7 +74,7 @@ def check_audio(audio: np.ndarray, *, what: str = "audio") -> None:
 
 def resample_audio(audio: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
     """Band-limited polyphase resampling along the last axis (scipy ``resample_poly``)."""
-    from scipy.signal import resample_poly
+    from scipy.signal import resample_poly  # scipy loads only where it is used
 
     if from_hz == to_hz:
         return audio

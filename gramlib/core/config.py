@@ -26,7 +26,6 @@ from typing import Any, Literal, Optional
 import yaml
 
 PROFILES = ("cpu", "smoke", "paper", "demo")
-FORMATS = ("binaural", "foa", "clean")
 PARAMS_FILE = "params.yaml"
 
 

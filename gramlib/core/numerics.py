@@ -32,6 +32,7 @@ machines as measured) and anything on a GPU.
 """
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import sys
@@ -47,7 +48,7 @@ class NumericsError(RuntimeError):
 
 def stage_threads(params: dict, stage: str, variant: str | None = None) -> int:
     """The thread count of ``stage`` (pre-training: the variant's ``train.torch_threads``)."""
-    from . import config
+    from . import config  # config imports nothing of numerics; kept local so pinning imports no more than it needs
 
     if stage not in STAGES:
         raise config.ConfigError(f"unknown stage {stage!r}; accepted: {list(STAGES)}")
@@ -85,7 +86,7 @@ def apply_environment(env: dict[str, str]) -> None:
 
 def pin_process() -> None:
     """Apply the torch-level settings named by the pinned environment, and check they hold."""
-    import torch
+    import torch  # torch loads only after the environment is pinned
 
     threads = int(os.environ["OMP_NUM_THREADS"])
     torch.set_num_threads(threads)
@@ -100,7 +101,7 @@ def pin_process() -> None:
 
 def describe() -> dict:
     """What this process runs: CPU model, kernels, threads and the pinning variables (for results files)."""
-    import torch
+    import torch  # torch loads only after the environment is pinned
 
     cpu = platform.processor() or ""
     try:
@@ -116,9 +117,8 @@ def describe() -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m gramlib.core.numerics STAGE [VARIANT]``: print the pinned environment as shell assignments."""
-    import argparse
 
-    from . import config
+    from . import config  # config imports nothing of numerics; kept local so pinning imports no more than it needs
 
     parser = argparse.ArgumentParser(prog="python -m gramlib.core.numerics", description=main.__doc__)
     parser.add_argument("stage", choices=STAGES)

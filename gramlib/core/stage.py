@@ -23,6 +23,9 @@ import sys
 import time
 from pathlib import Path
 
+from . import config, numerics
+from .numerics import STAGES
+
 PROGRESS_EVERY_S = 5.0
 
 
@@ -78,7 +81,7 @@ class StageLog:
 
 def _ipc_kernel_manager():
     """A kernel manager whose kernel uses local IPC sockets, not TCP on localhost."""
-    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_client.manager import AsyncKernelManager  # the stage runner's kernel manager, only when a stage runs
 
     class IpcKernelManager(AsyncKernelManager):
         def __init__(self, **kwargs):
@@ -89,7 +92,6 @@ def _ipc_kernel_manager():
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    from .numerics import STAGES
 
     parser = argparse.ArgumentParser(prog="python -m gramlib.core.stage", description=__doc__.split("\n")[0])
     parser.add_argument("stage", choices=STAGES)
@@ -102,7 +104,6 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    from . import config, numerics
 
     if not args.notebook.is_file():
         print(f"gramlib.core.stage: notebook {args.notebook} not found", file=sys.stderr)
@@ -112,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     env = numerics.environment(config.section(params, "numerics"),
                                numerics.stage_threads(params, args.stage, parameters.get("variant")))
     numerics.apply_environment(env)
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
+    import papermill  # papermill loads after the numerics are pinned
+    from papermill.exceptions import PapermillExecutionError  # papermill loads after the numerics are pinned
 
     label = args.stage + (f"@{parameters['variant']}" if "variant" in parameters else "")
     os.environ["GRAM_STAGE"] = label  # the kernel's params reads are noted under it (config.READ_LOG_ENV)

@@ -67,6 +67,18 @@ def _sort_labels(labels) -> list[str]:
         return labels
 
 
+def task_kind(metadata: dict) -> str:
+    """What a task asks for, from ``embedding_type`` and ``prediction_type``: ``event`` (timestamped labels) or
+    a scene task's prediction type (multiclass, multilabel, localization, regression)."""
+    emb, pred = metadata.get("embedding_type"), metadata.get("prediction_type")
+    if emb == "event" and pred in ("multilabel", "multiclass"):
+        return "event"
+    if emb == "scene" and pred in ("multiclass", "multilabel", "localization", "regression"):
+        return pred
+    raise ValueError(f"unsupported embedding_type {emb!r} with prediction_type {pred!r}; accepted: scene with "
+                     "multiclass/multilabel/localization/regression, event with multilabel")
+
+
 # --------------------------------------------------------------------------------------------
 # Reading
 # --------------------------------------------------------------------------------------------
@@ -162,7 +174,7 @@ def list_tasks(tasks_dir: Path | str) -> list[Path]:
 
 def tasks_table(tasks_dir: Path | str, sample_rate_hz: int = 32000):
     """One row per task: types, split mode, classes, clips per split, clip duration."""
-    import pandas as pd
+    import pandas as pd  # pandas loads only for the tables
 
     rows = []
     for path in list_tasks(tasks_dir):

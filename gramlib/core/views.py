@@ -8,13 +8,12 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .formats import AMBIX, EARS
 from .tasks import list_tasks, read_task
 
 STYLE = {"figure.dpi": 110, "axes.spines.top": False, "axes.spines.right": False, "font.size": 9,
          "axes.titlesize": 9, "axes.labelsize": 9, "image.cmap": "magma"}
 plt.rcParams.update(STYLE)
-AMBIX = ("W", "Y", "Z", "X")
-EARS = ("left", "right")
 
 
 def channel_names(n_channels: int) -> tuple[str, ...]:
@@ -23,8 +22,8 @@ def channel_names(n_channels: int) -> tuple[str, ...]:
 
 def log_mel(audio: np.ndarray, sample_rate_hz: int = 32000, n_mels: int = 128) -> np.ndarray:
     """(C, S) audio -> (C, F, T) log-mel in dB, for display (torchaudio, 32-ms window, 10-ms hop)."""
-    import torch
-    import torchaudio
+    import torch  # torch loads only where it is used
+    import torchaudio  # torch loads only where the figure needs it
 
     mel = torchaudio.transforms.MelSpectrogram(sample_rate_hz, n_fft=1024, hop_length=sample_rate_hz // 100,
                                                n_mels=n_mels, f_min=50.0, f_max=sample_rate_hz / 2)
@@ -121,7 +120,7 @@ def reconstruction(crop: np.ndarray, mask_image: np.ndarray, recon: np.ndarray, 
 
 
 def _tsv(path: Path):
-    import pandas as pd
+    import pandas as pd  # pandas loads only for the tables
 
     return pd.read_csv(path, sep="\t") if Path(path).is_file() else None
 
@@ -190,7 +189,7 @@ def same_item(tasks_dir: Path, nathear_dir: Path, task_name: str) -> dict[str, t
 
 def task_items(nathear_dir: Path, task_names: list[str]):
     """The ``items.csv`` sidecars of Nat-HEAR tasks in both formats, stacked (format and task columns)."""
-    import pandas as pd
+    import pandas as pd  # pandas loads only for the tables
 
     frames = []
     for fmt in ("binaural", "foa"):

@@ -96,7 +96,7 @@ class Espeak:
 
     def __init__(self) -> None:
         try:
-            import espeakng_loader
+            import espeakng_loader  # the espeak-ng library loads on first speech
         except ImportError as err:  # pragma: no cover - a dependency of the project
             raise EspeakError("espeakng-loader is not installed (it bundles libespeak-ng)") from err
         self.data_dir = Path(espeakng_loader.get_data_path())

@@ -26,12 +26,12 @@ import soundfile as sf
 from tqdm.auto import tqdm
 
 from ..core.audio import normalize_rms, write_wav
-from .backgrounds import KINDS, NoiseWorld, make_noise
 from ..core.config import SourcesConfig, section
+from ..core.tasks import list_tasks
+from .backgrounds import KINDS, NoiseWorld, make_noise
 from .events import make_event
 from .suite import build_suite
 from .synth import note_renderer, place, random_speech
-from ..core.tasks import list_tasks
 from .worlds import LEVEL_DB, World, item_rng, worlds
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")

@@ -28,11 +28,11 @@ from scipy.signal import butter, sosfilt
 from tqdm.auto import tqdm
 
 from ..core.audio import normalize_rms
-from .backgrounds import coloured_noise
 from ..core.config import SourcesConfig
+from ..core.tasks import TaskWriter
+from .backgrounds import coloured_noise
 from .events import make_event
 from .synth import place, random_note, random_speech
-from ..core.tasks import TaskWriter
 from .worlds import INSTRUMENT_FAMILIES, LEVEL_DB, TASK_AUX_WORDS, TASK_EVENT_CLASSES, TASK_WORDS, item_rng, worlds
 
 SPLIT_PATTERN = ("train", "train", "train", "valid", "test")

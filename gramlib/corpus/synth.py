@@ -113,7 +113,7 @@ def pseudo_words(rng: np.random.Generator, n_words: int) -> str:
 # --------------------------------------------------------------------------------------------
 def soundfont_path() -> Path:
     """The General MIDI SoundFont that ships inside the pretty_midi wheel."""
-    import pretty_midi
+    import pretty_midi  # MIDI rendering only for notes
 
     path = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
     if not path.is_file():
@@ -128,7 +128,7 @@ class NoteRenderer:
     """
 
     def __init__(self, sample_rate_hz: int, gain_db: float = -6.0):
-        import tinysoundfont
+        import tinysoundfont  # the soundfont loads on first note
 
         self.sample_rate_hz = sample_rate_hz
         self.synth = tinysoundfont.Synth(samplerate=sample_rate_hz, gain=gain_db)

@@ -30,14 +30,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import baselines, metrics, probes
-from .hearmodule import HearModel
 from ..core import config
 from ..core.config import EvaluateConfig
 from ..core.numerics import describe
 from ..core.sourcefiles import tasks_source
-from ..core.tasks import ERROR_KINDS, NATIVE_SUITE, TaskError, list_tasks, read_task
+from ..core.tasks import ERROR_KINDS, NATIVE_SUITE, TaskError, list_tasks, read_task, task_kind
 from ..model import hear
+from . import baselines, metrics, probes
+from .hearmodule import HearModel
 
 def suites(tasks_dir: Path, nathear_dir: Path) -> dict[str, Path]:
     """The suite folders that exist."""
@@ -58,9 +58,9 @@ def adapt(audio: torch.Tensor, model_channels: int) -> tuple[torch.Tensor, str]:
 
 
 def embedding_kind(metadata: dict) -> str:
-    if metadata.get("embedding_type") == "event":
-        return "timestamp"
-    return "cls" if metadata.get("prediction_type") in ERROR_KINDS else "scene"
+    """The embedding a task's probe reads: timestamps (event tasks), CLS (localization, T60) or scene."""
+    kind = task_kind(metadata)
+    return "timestamp" if kind == "event" else "cls" if kind in ERROR_KINDS else "scene"
 
 
 def fit_length(audio: np.ndarray, n_samples: int) -> np.ndarray:

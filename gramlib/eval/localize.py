@@ -25,9 +25,11 @@ import torch
 
 from ..core.audio import SAMPLE_RATE_HZ, read_wav, resample_audio
 from ..core.config import ConfigError
-from ..scenes.hrtf import directions_deg
-from ..model.hear import load_embedder
+from ..core.paths import Paths
 from ..core.tasks import read_task
+from ..model.hear import load_embedder
+from ..scenes.hrtf import directions_deg
+from .baselines import load_baseline
 
 WAV_FORMATS = {2: "binaural", 4: "foa"}  # channel count of a user's file -> format
 CLASSICAL = {"foa": "intensity", "binaural": "gcc-hrtf"}
@@ -57,7 +59,6 @@ def localize_wav(wav, by="classical", *, sample_rate_hz: int | None = None, nath
     ``task`` of the model's format in ``nathear_dir`` (default: data/nathear of the model's project).
     Returns {"azimuth_deg" in [0, 360), "elevation_deg", "vector" (3,) unit, "method", "format", "source"}.
     """
-    from .baselines import load_baseline
 
     audio, fmt, name = read_spatial(wav, sample_rate_hz)
     if by in ("classical", *CLASSICAL.values()):
@@ -94,7 +95,6 @@ def localize_all(wav, model_dir=None, **kwargs) -> dict[str, dict]:
 
 
 def _probe(model_dir: str, nathear_dir, task: str):
-    from ..core.paths import Paths
 
     embedder = load_embedder(model_dir)
     if embedder.format not in CLASSICAL:
@@ -113,9 +113,9 @@ def _probe(model_dir: str, nathear_dir, task: str):
 
 @lru_cache(maxsize=4)
 def _fit_probe(model_dir: str, task_dir: str, stamp: int):
-    from sklearn.linear_model import RidgeCV
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.linear_model import RidgeCV  # scikit-learn only for a user's recording
+    from sklearn.pipeline import make_pipeline  # scikit-learn only for a user's recording
+    from sklearn.preprocessing import StandardScaler  # scikit-learn only for a user's recording
 
     embedder, task = load_embedder(model_dir), read_task(task_dir)
     xs, ys = [], []

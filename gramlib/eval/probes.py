@@ -47,9 +47,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import metrics
 from ..core import stats
 from ..core.config import EvaluateConfig
+from ..core.tasks import task_kind
+from . import metrics
 from .probe_data import SplitData, concat, encode_split, frames_to_events, postprocessing_grid
 
 GRID_SEED = 42  # heareval: seed_everything(42); random.shuffle(confs)
@@ -97,17 +98,6 @@ def data_splits(metadata: dict) -> list[dict[str, list[str]]]:
         return [{"train": [f for f in folds if f not in (folds[i], folds[(i + 1) % k])],
                  "valid": [folds[(i + 1) % k]], "test": [folds[i]]} for i in range(k)]
     raise ValueError(f"unknown split_mode {mode!r}; accepted: trainvaltest, presplit_kfold, new_split_kfold")
-
-
-def task_kind(metadata: dict) -> str:
-    """One of :data:`KINDS`, from ``embedding_type`` and ``prediction_type``."""
-    emb, pred = metadata.get("embedding_type"), metadata.get("prediction_type")
-    if emb == "event" and pred in ("multilabel", "multiclass"):
-        return "event"
-    if emb == "scene" and pred in ("multiclass", "multilabel", "localization", "regression"):
-        return pred
-    raise ValueError(f"unsupported embedding_type {emb!r} with prediction_type {pred!r}; accepted: scene with "
-                     "multiclass/multilabel/localization/regression, event with multilabel")
 
 
 # ------------------------------------------------------------------------------------ the probe

@@ -28,7 +28,7 @@ def install_tensorflow_stand_in() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     install_tensorflow_stand_in()
-    from hearvalidator.validate import main as validate
+    from hearvalidator.validate import main as validate  # the validator (and its TensorFlow stand-in) only when run
 
     sys.argv = ["hear-validator", *(sys.argv[1:] if argv is None else argv)]
     validate()

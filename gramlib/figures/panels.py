@@ -10,9 +10,9 @@ import pandas as pd
 from matplotlib.patches import Rectangle
 
 from ..core.tasks import ERROR_KINDS, NATIVE_SUITE
+from ..core.views import channel_names
 from .plots import boxes, message, styled
 from .results import SUITE_LABELS, clip_errors, doa_confusion, families
-from ..core.views import channel_names
 
 CONVENTION_NOTE = "our convention: 0° = front, +90° = left (the paper's Fig 3 plots +90° as right)"
 

@@ -27,8 +27,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..core.config import section
 from ..core.tasks import ERROR_KINDS, NATIVE_SUITE
-from ..eval.metrics import METRICS, higher_is_better
+from ..eval.metrics import METRICS, angular_errors_deg, higher_is_better
 
 COLUMNS = ["model", "label", "kind", "format", "axis", "axis_value", "budget", "seed", "points", "suite", "task",
            "metric", "value", "std", "n_folds", "first", "prediction_type", "native", "n_seeds", "seed_values",
@@ -81,7 +82,6 @@ def load_results(eval_dir: Path | str, *, detail: bool = False, only=None) -> di
 def pipeline_models(params: dict) -> list[str]:
     """The names whose metrics the figures stage reads: every variant, every baseline, and
     ``figures.extra_models`` (models evaluated outside the pipeline)."""
-    from ..core.config import section
 
     return [*params.get("variants", {}), *section(params, "baselines").names, *section(params, "figures").extra_models]
 
@@ -289,7 +289,6 @@ def hear_minus_nathear(df: pd.DataFrame) -> pd.DataFrame:
 # ------------------------------------------------------------------------------ per-clip errors
 def clip_errors(entry: dict) -> np.ndarray:
     """Per-clip errors of one detail task entry: great-circle degrees (localization) or |error| in s (T60)."""
-    from ..eval.metrics import angular_errors_deg
 
     pred = entry.get("predictions")
     if not pred:

@@ -157,11 +157,11 @@ def _require_dir(path: Path, what: str) -> Path:
 
 
 def cmd_nathear(args, params: dict) -> int:
-    import dataclasses
+    import dataclasses  # a subcommand imports its layers when it runs: `gram --help` stays fast
 
-    from ..corpus import sources
-    from ..nathear import build
-    from ..scenes import rirbank
+    from ..corpus import sources  # a subcommand imports its layers when it runs: `gram --help` stays fast
+    from ..nathear import build  # a subcommand imports its layers when it runs: `gram --help` stays fast
+    from ..scenes import rirbank  # a subcommand imports its layers when it runs: `gram --help` stays fast
 
     _require_dir(args.tasks_dir, "TASKS_DIR")
     seed = int(params["seed"] if args.seed is None else args.seed)
@@ -195,9 +195,9 @@ def cmd_nathear(args, params: dict) -> int:
 
 
 def cmd_evaluate(args, params: dict) -> int:
-    from ..core.tasks import list_tasks
-    from ..eval import evaluation
-    from ..eval.hearmodule import HearModel, HearModuleError
+    from ..core.tasks import list_tasks  # a subcommand imports its layers when it runs: `gram --help` stays fast
+    from ..eval import evaluation  # a subcommand imports its layers when it runs: `gram --help` stays fast
+    from ..eval.hearmodule import HearModel, HearModuleError  # a subcommand imports its layers when it runs: `gram --help` stays fast
 
     try:
         embedder = HearModel.load(args.module, args.model)
@@ -232,11 +232,11 @@ def cmd_evaluate(args, params: dict) -> int:
 
 
 def cmd_embed(args, params: dict) -> int:
-    import numpy as np
-    import torch
+    import numpy as np  # a subcommand imports its layers when it runs: `gram --help` stays fast
+    import torch  # a subcommand imports its layers when it runs: `gram --help` stays fast
 
-    from ..model import hear
-    from ..core.audio import read_wav
+    from ..model import hear  # a subcommand imports its layers when it runs: `gram --help` stays fast
+    from ..core.audio import read_wav  # a subcommand imports its layers when it runs: `gram --help` stays fast
 
     _require_dir(args.checkpoint, "CHECKPOINT")
     _require_dir(args.wav_dir, "WAV_DIR")
@@ -264,7 +264,7 @@ def cmd_embed(args, params: dict) -> int:
 
 
 def cmd_localize(args, params: dict) -> int:
-    from ..eval.localize import localize_wav
+    from ..eval.localize import localize_wav  # a subcommand imports its layers when it runs: `gram --help` stays fast
 
     if not args.wav.is_file():
         raise CommandError(f"WAV: {args.wav} not found")
@@ -278,10 +278,10 @@ def cmd_localize(args, params: dict) -> int:
 
 
 def cmd_pretrain(args, params: dict) -> int:
-    import shutil
+    import shutil  # a subcommand imports its layers when it runs: `gram --help` stays fast
 
-    from ..train import launch
-    from ..core.paths import Paths
+    from ..train import launch  # a subcommand imports its layers when it runs: `gram --help` stays fast
+    from ..core.paths import Paths  # a subcommand imports its layers when it runs: `gram --help` stays fast
 
     config.resolve_variant(params, args.variant)  # an unknown variant is named before anything runs
     if args.fresh:

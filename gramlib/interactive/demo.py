@@ -24,11 +24,11 @@ from pathlib import Path
 import yaml
 
 from ..core import config, sourcefiles
+from ..core.paths import Paths
 from ..corpus import sources
 from ..nathear import build
 from ..scenes import rirbank
 from ..train import launch
-from ..core.paths import Paths
 
 DEMO_VARIANTS = {"foa": "gram-ambisonics", "binaural": "gram-binaural", "clean": "gram-clean"}
 # profiles.demo of params.yaml, the demo's truth; this copy is for an install without a checkout (Colab's pip

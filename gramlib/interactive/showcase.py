@@ -21,12 +21,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..core.audio import SAMPLE_RATE_HZ, write_wav
+from ..core.config import FeaturesConfig, RoomsConfig
+from ..core.formats import FEATURE_NAMES
+from ..model.features import FeatureExtractor
 from ..nathear import build
 from ..scenes import mixer, rooms
-from ..core.audio import SAMPLE_RATE_HZ, write_wav
-from ..core.config import RoomsConfig
 from ..scenes.hrtf import directions_deg, unit_vectors
-from ..train.reconstruct import FEATURE_NAMES
 
 
 # ------------------------------------------------------------------------------------ one scene
@@ -91,8 +92,6 @@ def _placement(rng, spec: rooms.RoomSpec, cfg: RoomsConfig, direction, tries: in
 
 def features(audio: np.ndarray, fmt: str) -> tuple[np.ndarray, tuple[str, ...]]:
     """The model input features (C, T, F) of ``audio`` (A, S) in ``fmt`` (log-mels; FOA adds intensity vectors)."""
-    from ..core.config import FeaturesConfig
-    from ..model.features import FeatureExtractor
 
     extractor = FeatureExtractor(FeaturesConfig(), fmt)
     with torch.no_grad():

@@ -46,12 +46,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..core.config import ConfigError, FeaturesConfig, ModelConfig
 from .authors_layout import AuthorsCheckpoint, Variant, fail, read
 from .checkpoint import CONFIG, CheckpointError, load_weights, save_checkpoint, sha256
-from ..core.config import ConfigError, FeaturesConfig, ModelConfig
-from .features import IV_EPS, FeatureExtractor
-from .mamba import MambaEncoder
+from .features import FeatureExtractor, IV_EPS
 from .gram import GRAM
+from .mamba import MambaEncoder
 
 AUTHORS_LN_EPS = 1e-6  # torchvision Encoder(norm_layer=LayerNorm(eps=1e-6))
 HEAD_DIM = 64  # ViT-B: 768 / 12 heads

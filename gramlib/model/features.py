@@ -40,19 +40,10 @@ import torch.nn.functional as F
 from torch import nn
 from torchaudio.transforms import MelScale, Spectrogram
 
-from ..core.config import FORMATS, FeaturesConfig
-
-AUDIO_CHANNELS = {"clean": 1, "binaural": 2, "foa": 4}  # A: input waveform channels per format
-FEATURE_CHANNELS = {"clean": 1, "binaural": 2, "foa": 7}  # C: model input channels per format
+from ..core.config import FeaturesConfig
+from ..core.formats import AUDIO_CHANNELS, FEATURE_CHANNELS, check_format
 IV_EPS = 1e-6  # added to the energy density E so that silent bins give IV = 0, not 0/0
 NORM_EPS = 1e-5  # variance floor of the per-crop normalisation (nn.LayerNorm's default, as the authors)
-
-
-def check_format(format: str) -> str:
-    """``format`` if it is one of :data:`gramlib.core.config.FORMATS`, else a ValueError naming them."""
-    if format not in FORMATS:
-        raise ValueError(f"unknown format {format!r}; accepted: {list(FORMATS)}")
-    return format
 
 
 class FeatureExtractor(nn.Module):

@@ -28,10 +28,10 @@ from einops import rearrange
 from torch import nn
 
 from ..core.config import FeaturesConfig, ModelConfig
-from .decoder import LN_EPS, Block, MultiWindowDecoder
+from .decoder import Block, LN_EPS, MultiWindowDecoder
 from .features import FeatureExtractor
 from .mamba import MambaEncoder
-from .masking import STRATEGIES, Mask, make_mask, n_masked
+from .masking import Mask, STRATEGIES, make_mask, n_masked
 
 
 class MAEOutput(NamedTuple):

@@ -27,12 +27,12 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import load_gram
 from ..core.config import resolve_variant, section
+from ..core.formats import AUDIO_CHANNELS
+from .checkpoint import load_gram
 from .features import instance_norm
 from .gram import build_model
 
-CHANNELS = {"binaural": 2, "foa": 4, "clean": 1}
 
 
 class GRAMEmbedder(torch.nn.Module):
@@ -42,7 +42,7 @@ class GRAMEmbedder(torch.nn.Module):
         super().__init__()
         self.extractor, self.model, self.config = extractor, model, config
         self.format = config["format"]
-        self.audio_channels = CHANNELS[self.format]
+        self.audio_channels = AUDIO_CHANNELS[self.format]
         features = config["features"]
         self.sample_rate: int = int(features["sample_rate_hz"])
         self.hop = int(features["hop_length"])

@@ -33,11 +33,11 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ..scenes import mixer, rirbank, rooms
 from ..core.audio import read_wav
 from ..core.config import NatHearConfig, RoomsConfig, section
 from ..core.sourcefiles import tasks_source
 from ..core.tasks import TaskWriter, list_tasks, read_task
+from ..scenes import mixer, rirbank, rooms
 
 LOC_SPLITS = {"train": 0.6, "valid": 0.2, "test": 0.2}
 PEAK_MAX = 0.99
@@ -56,7 +56,7 @@ def build_nathear(tasks_dir, rooms_dir, noise_dir_or_manifest, out_dir, cfg: Nat
     Runs torch with one thread (restored afterwards): clips are mixed one at a time, and on a busy
     machine extra OpenMP threads only spin (environment.md, pitfall P1).
     """
-    import torch
+    import torch  # torch loads only where it is used
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

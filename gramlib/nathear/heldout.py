@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import build
 from ..core import config, sourcefiles
 from ..core.tasks import list_tasks, read_task
 from ..scenes import mixer, rirbank
+from . import build
 
 
 def nathear_snr_db(paths) -> tuple[float, float]:

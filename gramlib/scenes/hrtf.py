@@ -112,7 +112,7 @@ def load_kemar(sample_rate_hz: int = 32000) -> Hrtf:
 def _read_slab() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """KEMAR as (n_dirs, 2, 512) float64 at 44.1 kHz with azimuth/elevation in our convention."""
     try:
-        import slab
+        import slab  # slab (and the KEMAR set) only when the HRTFs are first needed
     except (ImportError, OSError) as err:  # OSError: slab installed with its PortAudio dependency
         raise HrtfError(f"cannot import slab for the KEMAR HRTF ({err}); install it with "
                         "`pip install --no-deps slab==1.8.2`") from err
@@ -141,7 +141,7 @@ def _resample_phases(hrirs: np.ndarray, rate: int, n_phases: int) -> np.ndarray:
     One band-limited resampling to ``rate * n_phases``; phase ``p`` keeps every ``n_phases``-th
     sample starting ``n_phases - p`` samples after a prepended zero block, i.e. h(n/rate - p/(n_phases rate)).
     """
-    from scipy.signal import resample_poly
+    from scipy.signal import resample_poly  # scipy loads only where it is used
 
     fine = rate * n_phases
     g = gcd(fine, KEMAR_RATE_HZ)
@@ -156,6 +156,6 @@ def _resample_phases(hrirs: np.ndarray, rate: int, n_phases: int) -> np.ndarray:
 
 @lru_cache(maxsize=4)
 def _kdtree(directions_bytes: bytes):
-    from scipy.spatial import cKDTree
+    from scipy.spatial import cKDTree  # scipy loads only where it is used
 
     return cKDTree(np.frombuffer(directions_bytes, dtype=np.float64).reshape(-1, 3))

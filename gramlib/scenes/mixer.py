@@ -34,7 +34,6 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-FORMAT_CHANNELS = {"binaural": 2, "foa": 4, "clean": 1}
 FADE_S = 0.2
 CHUNK_ROWS = 8  # wet scenes convolved together (bounds the FFT buffers: ~0.3 GB for FOA, 3-s RIRs)
 SCENE_STREAM = 0x5CE7E  # keeps draw_scene's random stream apart from other per-index streams
@@ -122,7 +121,7 @@ def active_windows(noises: torch.Tensor) -> torch.Tensor:
 
 def fft_length(n: int) -> int:
     """The smallest 2^a 3^b 5^c >= n (fast for every FFT backend)."""
-    from scipy.fft import next_fast_len
+    from scipy.fft import next_fast_len  # scipy loads only where it is used
 
     return int(next_fast_len(int(n), real=True))
 

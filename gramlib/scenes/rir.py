@@ -12,10 +12,10 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..core.formats import AUDIO_CHANNELS, SPEED_OF_SOUND_M_S
 from .hrtf import FRACTIONAL_PHASES, load_kemar
 
-SPEED_OF_SOUND_M_S = 343.0
-CHANNELS = {"binaural": 2, "foa": 4, "omni": 1}
+CHANNELS = {"binaural": AUDIO_CHANNELS["binaural"], "foa": AUDIO_CHANNELS["foa"], "omni": 1}
 SINC_HALF_TAPS = 16  # FOA/omni fractional-delay kernel: 33-tap Hann-windowed sinc
 TAIL_PULSES_PER_S = 4000  # velvet noise sounds smooth from ~2000 pulses/s; HRIRs smear it further
 TAIL_FLOOR_DB = 90.0  # the tail is rendered until it has decayed this much
@@ -66,7 +66,7 @@ def image_sources(dims_m, absorption: float, groups: list, max_order: int, sampl
 
     groups: [(listener (3,), yaw_deg, points (n_k, 3))] in room coordinates -> [[Images] per group].
     """
-    import pyroomacoustics as pra
+    import pyroomacoustics as pra  # pyroomacoustics loads only when rooms are rendered
 
     shoebox = pra.ShoeBox(list(dims_m), fs=sample_rate_hz, max_order=max_order,
                           materials=pra.Material(absorption), air_absorption=False)

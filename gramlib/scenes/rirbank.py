@@ -37,7 +37,7 @@ def build_bank(cfg: RoomsConfig, out_dir: Path, split: str, seed: int, sample_ra
     bank.json. Train and test rooms come from different random streams and carry their split in
     their room_id, so they never share a room. Prints seconds per room per stage.
     """
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # tqdm.auto picks the notebook or terminal bar when the run starts
 
     if split not in SPLITS:
         raise RoomError(f"unknown split {split!r}; accepted: {list(SPLITS)}")

@@ -48,13 +48,15 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from . import rir
+from ..core import formats
 from ..core.config import RoomsConfig
+from ..core.formats import AUDIO_CHANNELS
+from . import rir
 from .hrtf import MIN_ELEVATION_DEG, check_sample_rate, unit_vectors
 from .rir import measure_rt60
 
 FORMATS = ("binaural", "foa")
-N_CHANNELS = {"binaural": 2, "foa": 4}
+N_CHANNELS = {f: AUDIO_CHANNELS[f] for f in FORMATS}
 WALL_MARGIN_M = 0.25  # nothing closer to a wall
 LISTENER_HEIGHT_M = (1.2, 1.8)  # ear height, clipped to the room
 NOISE_MIN_DISTANCE_M = 1.0
@@ -94,9 +96,7 @@ class RirSet:
 
 # ------------------------------------------------------------------------------------ checks
 def check_format(fmt: str) -> str:
-    if fmt not in FORMATS:
-        raise RoomError(f"unknown RIR format {fmt!r}; accepted: {list(FORMATS)}")
-    return fmt
+    return formats.check_format(fmt, FORMATS, RoomError, "RIR format")
 
 
 def check_inside(point_m, dims_m, what: str) -> None:

@@ -116,7 +116,7 @@ def _mean_over(runs: dict) -> dict:
 
 
 def _evaluate_dataset(ds: SeldDataset, embedder, cfg: SeldConfig, seed: int, out_dir, progress: bool) -> dict:
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # tqdm.auto picks the notebook or terminal bar when the run starts
 
     rate = int(embedder.sample_rate)
     train, val, test = ds.role("train"), ds.role("val"), ds.role("test")

@@ -45,12 +45,12 @@ from scipy.signal import fftconvolve
 
 from ..core.audio import write_wav
 from ..core.config import SeldConfig
+from ..core.formats import SPEED_OF_SOUND_M_S
 from ..scenes.rir import RirError, measure_rt60
 from .data import CLASS_NAMES_FILE
 from .labels import LABEL_HOP_S, SeldLabels, unit_vector, write_frame_csv
 from .sources import source_clips
 
-SPEED_OF_SOUND_M_S = 343.0
 SYNTH_RIR_S = 0.4  # image sources arriving later are dropped (the tail is faded over its last 50 ms)
 WALL_MARGIN_M = 0.3
 TEST_FOLD = 4
@@ -248,7 +248,7 @@ def make_synthetic_dataset(out_dir, rooms_dir, tasks_dir, cfg: SeldConfig, seed:
     tests). ``rooms_dir`` is recorded in the manifest only (see the module docstring for why).
     ``sample_rate_hz`` defaults to ``cfg.synth_sample_rate_hz`` (24 kHz, as the DCASE sets).
     """
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # tqdm.auto picks the notebook or terminal bar when the run starts
 
     out_dir = Path(out_dir)
     rate = sample_rate_hz or cfg.synth_sample_rate_hz

@@ -14,7 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..core.audio import fit_length, read_wav
 from ..core.config import TrainConfig
+from ..model import features, masking
+from ..scenes import mixer
+from ..scenes.rirbank import RirBank
 
 
 class TrainingError(RuntimeError):
@@ -61,7 +65,6 @@ class SceneBatches(torch.utils.data.Dataset):
     @property
     def bank(self):
         if self._bank is None and self.fmt != "clean":
-            from ..scenes.rirbank import RirBank
 
             bank = RirBank(self.data.rir_dir)
             if bank.sample_rate_hz != self.data.sample_rate_hz:
@@ -76,7 +79,6 @@ class SceneBatches(torch.utils.data.Dataset):
         return list(range(start, start + self.local))
 
     def __getitem__(self, b: int) -> dict:
-        from ..scenes import mixer
 
         idx = self.indices(b)
         n_samples = int(round(self.data.clip_s * self.data.sample_rate_hz))
@@ -92,15 +94,12 @@ class SceneBatches(torch.utils.data.Dataset):
         return {"audio": audio, "index": torch.tensor(idx)}
 
     def _clip(self, index: int, n_samples: int) -> np.ndarray:
-        from ..core.audio import fit_length, read_wav
 
         pick = np.random.default_rng([self.seed, index, 11]).integers(len(self.clips))
         wav = read_wav(self.clips[pick], sample_rate_hz=self.data.sample_rate_hz, resample=True)
         return fit_length(wav[0], n_samples)
 
     def _mix(self, specs, sources: np.ndarray, n_samples: int) -> torch.Tensor:
-        from ..scenes import mixer
-        from ..core.audio import read_wav
 
         src_rirs, noise_rirs, noises = [], [], []
         for spec in specs:
@@ -136,7 +135,6 @@ def crops_and_masks(feats: torch.Tensor, index: torch.Tensor, step: int, seed: i
     feats (B, C, T, F) -> crops (B*n_crops, C, crop_frames, F); the crops and masks of scene ``i``
     depend on (seed, step, i) only.
     """
-    from ..model import features, masking
 
     crops, masks = [], []
     for j, i in enumerate(index.tolist()):

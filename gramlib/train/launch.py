@@ -13,6 +13,7 @@ mixing its slice of every micro-batch (``train.batch_clips`` must divide by the 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -20,8 +21,8 @@ import sys
 import torch
 
 from ..core import config, sourcefiles
-from .batches import TrainData, TrainingError
 from ..core.paths import Paths
+from .batches import TrainData, TrainingError
 from .loop import Run
 
 
@@ -68,7 +69,6 @@ def run_stage(params: dict, paths: Paths, variant: str, *, progress: bool = True
 
 def torchrun(slug: str, devices: int, *, profile: str) -> dict:
     """Run :func:`main` in ``devices`` processes; returns the training summary rank 0 wrote."""
-    import json
 
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={devices}",
            "-m", "gramlib.train.launch", "--variant", slug, "--profile", profile]

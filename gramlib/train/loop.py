@@ -17,6 +17,7 @@ its slice of every micro-batch and DDP averages the gradients.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import time
@@ -25,11 +26,12 @@ from pathlib import Path
 
 import torch
 
+from ..core.config import FeaturesConfig, ModelConfig, TrainConfig
+from ..model.checkpoint import save_checkpoint
+from ..model.features import AUDIO_CHANNELS, pad_frames
+from ..model.gram import build_model
 from . import batches, trainstate
 from .batches import TrainData, TrainingError
-from ..core.config import FeaturesConfig, ModelConfig, TrainConfig
-from ..model.features import AUDIO_CHANNELS
-from ..model.gram import build_model
 
 
 
@@ -94,7 +96,6 @@ class Run:
 
     def fingerprint(self) -> str:
         """A hash of everything that shapes the run (not of bookkeeping like log or checkpoint intervals)."""
-        import hashlib
 
         cfg = self.config_dict()
         cfg["train"] = {k: v for k, v in cfg["train"].items()
@@ -130,13 +131,12 @@ class Run:
         return out.loss.float() / self.cfg.grad_accum
 
     def _pad(self, feats: torch.Tensor) -> torch.Tensor:
-        from ..model.features import pad_frames
 
         return pad_frames(feats, max(self.features_cfg.clip_frames, self.features_cfg.crop_frames))
 
     def train(self, progress: bool = True) -> dict:
         """Run from the current step to ``self.steps``; returns the training summary."""
-        from tqdm.auto import tqdm
+        from tqdm.auto import tqdm  # tqdm.auto picks the notebook or terminal bar when the run starts
 
         live = self._live()
         accum = self.cfg.grad_accum
@@ -188,7 +188,7 @@ class Run:
     def _live(self):
         if self.rank:
             return None
-        from dvclive import Live
+        from dvclive import Live  # DVCLive only when a run logs
 
         live = Live(str(self.live_dir), resume=self.step > 0, save_dvc_exp=False, dvcyaml=False,
                     report=None)
@@ -221,7 +221,6 @@ class Run:
         return {round(self.steps * k / n) for k in range(1, n + 1)} if n else set()
 
     def _snapshot(self) -> None:
-        from ..model.checkpoint import save_checkpoint
 
         if self.rank == 0:
             save_checkpoint(self.out_dir / "curve" / f"step-{self.step:07d}", self.model, config=self.config_dict())
@@ -233,7 +232,6 @@ class Run:
                 "steps": self.steps, **self.meta}
 
     def _finish(self, live, loss: float, seconds: float) -> dict:
-        from ..model.checkpoint import save_checkpoint
 
         summary = {"steps": self.steps, "final_loss": loss, "wall_s_this_session": seconds,
                    "scenes_seen": self.steps * self.cfg.batch_clips * self.cfg.grad_accum,

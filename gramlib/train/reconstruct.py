@@ -7,12 +7,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..nathear.heldout import held_out_scene
+from ..core.formats import FEATURE_NAMES
 from ..model.hear import load_embedder
+from ..nathear.heldout import held_out_scene
 from ..scenes.rooms import FORMATS
 
-FEATURE_NAMES = {"clean": ("mono",), "binaural": ("left", "right"),
-                 "foa": ("W", "Y", "Z", "X", "I_x (front)", "I_y (left)", "I_z (up)")}
 
 
 @torch.no_grad()
