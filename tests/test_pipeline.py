@@ -47,6 +47,19 @@ def smoke_run(tmp_path_factory):
     return work, env
 
 
+def interpolate(work: Path, text: str, key: str | None = None) -> str:
+    """``text`` with dvc.yaml's ``${key}`` (a foreach key) and ``${a.b}`` (a params.yaml value) filled in."""
+    params = yaml.safe_load((work / "params.yaml").read_text())
+
+    def value(path: str):
+        node = params
+        for part in path.split("."):
+            node = node[part]
+        return node
+
+    return re.sub(r"\$\{([\w.]+)\}", lambda m: key if m.group(1) == "key" else str(value(m.group(1))), text)
+
+
 def declared(work: Path, key: str) -> list[Path]:
     """Every metrics/plots path that dvc.yaml declares, with foreach stages expanded."""
     dvc = yaml.safe_load((work / "dvc.yaml").read_text())
@@ -57,7 +70,7 @@ def declared(work: Path, key: str) -> list[Path]:
         for k in keys:
             for entry in body.get(key, []):
                 name = next(iter(entry)) if isinstance(entry, dict) else entry
-                paths.append(work / (name.replace("${key}", k) if k else name))
+                paths.append(work / interpolate(work, name, k))
     return paths
 
 
@@ -114,20 +127,9 @@ def test_pretrain_plots_are_declared_and_written(smoke_run):
 def listed_params(work: Path, label: str) -> set[str]:
     """The params dvc.yaml lists for stage ``label`` ("pretrain@mamba", "figures"), interpolations resolved."""
     dvc = yaml.safe_load((work / "dvc.yaml").read_text())
-    params = yaml.safe_load((work / "params.yaml").read_text())
     name, _, key = label.partition("@")
     body = dvc["stages"][name].get("do", dvc["stages"][name])
-
-    def value(path: str):
-        node = params
-        for part in path.split("."):
-            node = node[part]
-        return node
-
-    def resolve(text: str) -> str:
-        return re.sub(r"\$\{([\w.]+)\}", lambda m: key if m.group(1) == "key" else str(value(m.group(1))), text)
-
-    return {resolve(p) for p in body.get("params", [])}
+    return {interpolate(work, p, key) for p in body.get("params", [])}
 
 
 def test_every_params_key_a_stage_reads_is_listed_for_it(smoke_run):
