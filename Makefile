@@ -16,7 +16,7 @@ export OMP_WAIT_POLICY := PASSIVE
 # Progress bars refresh every 5 s, so the executed notebooks in results/notebooks stay small.
 export TQDM_MININTERVAL := 5
 
-.PHONY: repro test test-fast setup check-python kernel clean-venv
+.PHONY: repro test test-fast setup check-python kernel clean-venv lock check-library
 
 repro: $(STAMP)
 	$(BIN)/dvc repro
@@ -49,16 +49,29 @@ check-python:
 	  fi; \
 	fi
 
-# Re-install when the dependency lists change.
-$(STAMP): pyproject.toml requirements-nodeps.txt | check-python
+# Re-install when the lock or the package metadata change: the exact versions of requirements.lock, no
+# resolver (see its header), then this package itself without dependencies.
+$(STAMP): pyproject.toml requirements.lock | check-python
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
-	$(BIN)/pip install -q --no-deps -r requirements-nodeps.txt
-	# hearvalidator 2021.0.6 declares Python <3.9 but runs on 3.11; without the flag pip picks 2021.0.2.
-	$(BIN)/pip install -q --no-deps --ignore-requires-python hearvalidator==2021.0.6
+	$(BIN)/pip install -q --no-deps --ignore-requires-python -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name gram --display-name "GRAM (.venv)" >/dev/null
 	touch $@
+
+# Rewrite requirements.lock from the current venv (after a deliberate upgrade; the header is kept).
+lock: $(STAMP)
+	{ sed -n '/^#/p' requirements.lock; $(BIN)/pip freeze --exclude-editable; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+
+# The library route (pyproject's ranges, not the lock) in a fresh venv of another Python, outside the checkout:
+# the HEAR API and the gram command on a small checkpoint (tools/library_check.py).
+PYTHON_LIB ?= python3.13
+check-library:
+	rm -rf .venv-lib && $(PYTHON_LIB) -m venv .venv-lib
+	.venv-lib/bin/python -m pip install -q --upgrade pip
+	.venv-lib/bin/pip install -q .
+	cd "$$(mktemp -d)" && $(abspath .venv-lib)/bin/python $(abspath tools/library_check.py)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -49,7 +49,7 @@ def extras(model: GRAM, prefix_mamba=False) -> dict:
     """Decoder, head and mel buffers as the authors' files hold them (dropped by the loader)."""
     blocks = "decoder_v" if prefix_mamba else "decoder_blocks"
     return {"mask_token": torch.randn(1, 1, 16), "decoder_pos_embed": torch.zeros(1, model.n_patches, 16),
-            "decoder_embed.weight": torch.randn(16, D), "decoder_embed.bias": torch.zeros(16),
+            "decoder_embed.weight": torch.randn(16, model.cfg.embed_dim), "decoder_embed.bias": torch.zeros(16),
             f"{blocks}.0.norm1.weight": torch.ones(16), f"{blocks}.0.wmha.qkv.weight": torch.randn(48, 16),
             f"{blocks}.0.wmha.attn_heads.0.relative_position_bias_table": torch.zeros(3, 1),
             f"{blocks}.0.wmha.attn_heads.0.relative_position_index": torch.zeros(2, 2, dtype=torch.long),
@@ -60,7 +60,8 @@ def extras(model: GRAM, prefix_mamba=False) -> dict:
 
 def authors_state(model: GRAM, table=None) -> dict:
     """Our GRAM-T's tensors under the authors' names (§2.1; the Lightning names: no prefix)."""
-    table = torch.cat([torch.zeros(1, D), model.positions]) if table is None else table  # (1 + N, D), CLS row 0
+    width = model.cfg.embed_dim
+    table = torch.cat([torch.zeros(1, width), model.positions]) if table is None else table  # (1 + N, D), CLS row 0
     sd = {"cls_token": model.cls_token, "encoder.pos_embedding": table[None]}
     for i, b in enumerate(model.encoder.blocks):
         p = f"encoder.layers.encoder_layer_{i}."
@@ -243,6 +244,47 @@ def test_hear_api_on_an_authors_checkpoint(tmp_path):
     torch.testing.assert_close(ts[0, 1:] - ts[0, :-1], torch.full((ts.shape[1] - 1,), 80.0))
     assert hear.get_scene_embeddings(audio, embedder).shape == (2, 8 * D)
     assert hear.get_cls_embeddings(audio, embedder).shape == (2, D)
+
+
+@pytest.mark.parametrize("container", ["hub", "safetensors", "lightning"])
+def test_load_model_takes_an_authors_checkpoint_by_path(tmp_path, container):
+    """The HEAR module's own load_model reads the authors' files: the same embeddings as authors.load."""
+    path = write(authors_state(ours()), tmp_path / f"w.{container}", container=container)
+    if container == "hub":  # the hub's config.json ({"in_channels", "strategy"}) is not ours: not read
+        (path / "config.json").write_text('{"in_channels": 2, "strategy": "raw"}')
+    audio = torch.rand(1, 2, 32000 * 2, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    loaded = hear.load_model(str(path), heads=HEADS)
+    direct = hear.GRAMEmbedder(*authors.load(path, heads=HEADS))
+    assert loaded.config["source"]["sha256"] == direct.config["source"]["sha256"]
+    torch.testing.assert_close(hear.get_scene_embeddings(audio, loaded), hear.get_scene_embeddings(audio, direct),
+                               rtol=0, atol=0)
+
+
+def test_load_model_tells_ours_from_theirs(tmp_path):
+    ckpt = checkpoint.save_checkpoint(tmp_path / "ours", ours(), config={"format": "binaural"})
+    assert "source" not in hear.load_model(str(ckpt)).config  # our folder: load_gram
+    assert "source" not in hear.load_model(str(ckpt / "model.safetensors")).config
+    with pytest.raises(checkpoint.CheckpointError, match="no GRAM checkpoint at"):
+        hear.load_model(str(tmp_path / "absent"))
+
+
+def paper_gram(fmt="binaural", seed=0) -> GRAM:
+    """A GRAM-T of ours at the paper's size (768 wide, 12 blocks, 12 heads), random weights."""
+    torch.manual_seed(seed)
+    cfg = ModelConfig(embed_dim=768, depth=12, heads=12, patch_mels=16, patch_frames=8,
+                      decoder_dim=16, decoder_depth=1, decoder_heads=2)
+    return GRAM(cfg, FeaturesConfig(), CHANNELS[fmt]).eval()
+
+
+@pytest.mark.slow
+def test_official_validator_on_a_paper_size_authors_checkpoint(tmp_path):
+    """hearvalidator passes on gramlib.model.hear loading a paper-size checkpoint in the authors' hub layout."""
+    path = write(authors_state(paper_gram()), tmp_path / "gramt-binaural", container="hub")
+    embedder = hear.load_model(str(path))
+    assert embedder.timestamp_embedding_size == 6144 and embedder.column_samples == 2560  # 8 rows x 768, 80 ms
+    proc = subprocess.run([sys.executable, "-m", "gramlib.eval.validate", "gramlib.model.hear", "-m", str(path),
+                           "-d", "cpu"], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0 and "Looks good!" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
 
 
 # ---------------------------------------------------------------------------------- variants at paper size

@@ -76,3 +76,41 @@ def test_write_claims_says_how_many_tests_and_what_chance_gives(tmp_path):
     assert pd.read_csv(csv).shape[0] > 10
     text = md.read_text()
     assert "1 paired tests" in text and "Bonferroni" in text and "| claim |" in text
+
+
+def class_detail(fmt, files, correct, tasks=claims.CLASS_TASKS):
+    """Detail entries of multiclass tasks in the HEAR and native suites: item i right iff ``correct[i]``."""
+    suite = {"foa": "nathear-foa", "binaural": "nathear-binaural", "mono": "nathear-foa"}[fmt]
+    true = [i % 3 for i in range(len(files))]
+    pred = [t if c else (t + 1) % 3 for t, c in zip(true, correct)]
+    entry = {"kind": "multiclass", "predictions": {"files": files, "true": true, "pred": pred}}
+    return {"format": fmt, "tasks": {f"{s}/{t}": entry for s in ("hear", suite) for t in tasks}}
+
+
+def test_suite_average_is_tested_on_per_item_correctness_across_formats():
+    files = [f"c{i}.wav" for i in range(40)]
+    rng = np.random.default_rng(0)
+    good, base = rng.random(40) < 0.8, rng.random(40) < 0.5
+    details = {"gram-binaural": class_detail("binaural", files, good), "naive": class_detail("mono", files, base)}
+    table = claims.claims_table(details, n_boot=300)
+    rows = table[(table.better == "gram-binaural") & (table.worse == "naive") & (table.measure == "accuracy")]
+    assert sorted(rows.task) == sorted(f"{s}: " + "+".join(claims.CLASS_TASKS) for s in ("hear", "native"))
+    expected = 100 * (good.mean() - base.mean())  # every task the same items: the average is that one difference
+    assert rows.difference.to_numpy() == pytest.approx([expected, expected])
+    assert (rows.ci95_low < expected).all() and (rows.ci95_high > expected).all()
+    assert rows.n_items.tolist() == [200, 200]  # 5 tasks x 40 shared items
+
+
+def test_a_task_missing_for_one_model_leaves_its_average_unresolved():
+    files = [f"c{i}.wav" for i in range(20)]
+    details = {"gram-binaural": class_detail("binaural", files, np.ones(20, bool), tasks=("words",)),
+               "naive": class_detail("mono", files, np.zeros(20, bool))}
+    table = claims.claims_table(details, n_boot=100)
+    average = table[(table.worse == "naive") & (table.better == "gram-binaural") & (table.measure == "accuracy")]
+    assert (average.verdict == "unresolved").all() and (average.note == "not scored").all()
+
+
+def test_task_averaged_bootstrap_of_constant_shifts_is_exact():
+    a1, a2 = np.arange(10.0), np.arange(30.0)
+    diff, low, high = claims.paired_bootstrap_tasks([(a1, a1 + 2.0), (a2, a2 + 4.0)], n_boot=200)
+    assert diff == low == high == pytest.approx(3.0)

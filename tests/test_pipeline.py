@@ -157,3 +157,18 @@ def test_every_table_and_figure_the_figures_stage_writes_is_declared(smoke_run):
             for o in yaml.safe_load((work / "dvc.yaml").read_text())["stages"]["figures"]["outs"]}
     written = {str(p.relative_to(work)) for folder in ("results/tables", "figures") for p in (work / folder).iterdir()}
     assert written - {"results/tables/summary.json"} <= outs, sorted(written - outs)
+
+
+def test_every_model_folder_has_a_card_with_its_scores(smoke_run):
+    """The cards stage: models/<variant>/README.md, its model-index equal to results/eval/<variant>.json."""
+    work, _ = smoke_run
+    for variant in yaml.safe_load((work / "params.yaml").read_text())["variants"]:
+        card = (work / "models" / variant / "README.md").read_text()
+        front = yaml.safe_load(card.split("---\n")[1])
+        metrics = json.loads((work / "results" / "eval" / f"{variant}.json").read_text())
+        results = front["model-index"][0]["results"]
+        assert front["model-index"][0]["name"] == variant and results
+        for result in results:
+            task = metrics["tasks"][result["dataset"]["type"]]
+            assert result["metrics"][0]["value"] == pytest.approx(task[task["first_metric"]], abs=1e-6)
+        assert "hear.load_model" in card

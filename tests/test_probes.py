@@ -64,6 +64,19 @@ def test_kfold_reports_mean_std_and_every_fold(rng):
     assert out["top1_acc"] == pytest.approx(np.mean([f["scores"]["top1_acc"] for f in out["folds"]]))
 
 
+def test_classification_keeps_per_item_predictions_that_give_its_accuracy(rng):
+    """Every test item's predicted class is kept (for paired tests): per fold, their accuracy is the score."""
+    emb, meta, lab, vocab = scene_task(rng, n=60, folds=3, noise=6.0)  # overlapping classes: some items wrong
+    out = probes.evaluate_task(emb, meta, lab, vocab, FAST)
+    for fold in out["folds"]:
+        pred = fold["predictions"]
+        assert pred["files"] == sorted(pred["files"]) and len(pred["files"]) == fold["n_test"]
+        assert pred["true"] == [vocab.index(lab[fold["test"][0]][f][0]) for f in pred["files"]]
+        correct = np.mean(np.array(pred["true"]) == np.array(pred["pred"]))
+        assert correct == pytest.approx(fold["scores"]["top1_acc"])
+    assert 0.3 < out["top1_acc"] < 1.0  # a real mix of right and wrong items, so the check above can fail
+
+
 def test_localization_regression_reaches_small_angular_error(rng):
     mix = rng.normal(size=(3, 24))
     emb, lab = {s: {} for s in ("train", "valid", "test")}, {s: {} for s in ("train", "valid", "test")}

@@ -142,7 +142,7 @@ def evaluate_task(embedder: HearModel, task_dir: Path, cfg: EvaluateConfig, seed
         first = task.metadata["evaluation"][0]
         result[f"{first}_sensitivity"] = abs(result["sensitivity"]["delta"][first])
     folds = [f["predictions"] for f in result.get("folds", []) if "predictions" in f]
-    if folds:  # per-item predictions of every test fold, for error distributions and confusion matrices
+    if folds:  # per-item predictions of every test fold: error distributions, confusion matrices, paired tests
         result["predictions"] = {k: sum((f[k] for f in folds), []) for k in ("files", "true", "pred")}
     result.update(input=note, embed_seconds=time.perf_counter() - t0,
                   prediction_type=task.metadata.get("prediction_type"),

@@ -381,6 +381,9 @@ def evaluate_task(embeddings: dict, task_metadata: dict, labels: dict, vocabular
         if kind in ("localization", "regression"):  # per-item predictions for error plots
             results[-1]["predictions"] = {"files": list(test.files), "true": test.y.tolist(),
                                           "pred": head.predict(fit.model, test.x).tolist()}
+        elif kind == "multiclass":  # per-item predicted class: paired tests of accuracy on shared items
+            results[-1]["predictions"] = {"files": list(test.files), "true": np.asarray(test.y, np.int64).tolist(),
+                                          "pred": np.argmax(head.predict(fit.model, test.x), axis=1).tolist()}
     out = {"task": task_metadata.get("task_name"), "kind": kind}
     for name in names:
         values = np.array([r["scores"][name] for r in results], np.float64)

@@ -6,7 +6,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from ..core.config import section
-from ..train.reconstruct import figure1_scene
+from ..core.scenefile import FIGURE1_FILE, load_scene
 from .claims import write_claims
 from .panels import figure_1, figure_3, figure_6, figure_seld
 from .plots import NAMES, figure_2, figure_4, figure_5, save
@@ -33,11 +33,11 @@ def render_all(results: dict[str, dict], eval_dir: Path | str, train_dir: Path |
 
 
 def run_stage(params: dict, paths) -> list[Path]:
-    """The ``figures`` stage: every figure (Figure 1 reconstructed by ``figures.figure1_variant``), every table
+    """The ``figures`` stage: every figure (Figure 1: the reconstruction ``pretrain@<figures.figure1_variant>`` wrote), every table
     and the claims table (:mod:`gramlib.figures.claims`), from the metrics of the pipeline's models in results/;
     returns the paths written."""
     cfg = section(params, "figures")
-    scene = figure1_scene(paths, cfg.figure1_variant, seed=params["seed"])
+    scene = load_scene(paths.results / "train" / cfg.figure1_variant / FIGURE1_FILE)
     evals = load_results(paths.results / "eval", only=pipeline_models(params))
     written = render_all(evals, paths.results / "eval", paths.results / "train", paths.figures, scene, dpi=cfg.dpi,
                          pretrain_clips=section(params, "sources").pretrain_clips, seld_dir=paths.results / "seld")

@@ -289,12 +289,21 @@ def hear_minus_nathear(df: pd.DataFrame) -> pd.DataFrame:
 # ------------------------------------------------------------------------------ per-clip errors
 def clip_errors(entry: dict) -> np.ndarray:
     """Per-clip errors of one detail task entry: great-circle degrees (localization) or |error| in s (T60)."""
-
+    if entry.get("kind") == "multiclass":
+        raise ValueError(f"clip_errors: task {entry.get('task')!r} is a classification task; use item_correct")
     pred = entry.get("predictions")
     if not pred:
         return np.array([])
     true, est = np.asarray(pred["true"], np.float64), np.asarray(pred["pred"], np.float64)
     return angular_errors_deg(est, true) if true.ndim == 2 else np.abs(est - true)
+
+
+def item_correct(entry: dict) -> np.ndarray:
+    """Per-clip 1 (right class) or 0 of one classification detail entry, in its ``predictions`` order."""
+    pred = entry.get("predictions")
+    if entry.get("kind") != "multiclass" or not pred:
+        return np.array([])
+    return (np.asarray(pred["true"], np.int64) == np.asarray(pred["pred"], np.int64)).astype(np.float64)
 
 
 def direction_deg(xyz) -> tuple[np.ndarray, np.ndarray]:

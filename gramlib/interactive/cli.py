@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ..core import config, numerics
 
+NO_PROJECT = ("embed", "localize")  # commands that need no project: outside one they run on the defaults
 STAGE_OF = {"nathear": "nathear", "evaluate": "evaluate", "embed": "evaluate", "localize": "evaluate",
             "pretrain": "pretrain"}
 EMBEDDING_KINDS = ("scene", "timestamp", "cls")
@@ -110,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("embed", help="embed a folder of WAVs with a GRAM checkpoint",
                        description="One .npy per WAV under OUT_DIR (same relative path): scene (D,), timestamp "
                        "(T, D) with <name>.timestamps.npy (T,) in ms, or cls (D,). WAVs at another rate are resampled.")
-    p.add_argument("checkpoint", type=Path, help="a GRAM checkpoint folder (model.safetensors + config.json)")
+    p.add_argument("checkpoint", type=Path, help="a GRAM checkpoint folder (model.safetensors + config.json), "
+                   "or the authors' released weights (file or Hugging Face folder)")
     p.add_argument("wav_dir", type=Path)
     p.add_argument("out_dir", type=Path)
     p.add_argument("--kind", choices=EMBEDDING_KINDS, default="scene")
@@ -141,7 +143,9 @@ def _load_params(args) -> dict:
         try:
             path = config.find_params()
         except config.ConfigError:
-            path = Path(__file__).resolve().parents[1] / config.PARAMS_FILE  # an editable install's checkout
+            path = Path(__file__).resolve().parents[2] / config.PARAMS_FILE  # an editable install's checkout
+            if not path.is_file() and args.command in NO_PROJECT:
+                return {"profile": "cpu"}  # the defaults, which equal the checkout's params.yaml (tested)
             if not path.is_file():
                 raise CommandError("no params.yaml in the working directory or above it: run inside a gramlib "
                                    "project or pass --params") from None
@@ -238,7 +242,9 @@ def cmd_embed(args, params: dict) -> int:
     from ..model import hear  # a subcommand imports its layers when it runs: `gram --help` stays fast
     from ..core.audio import read_wav  # a subcommand imports its layers when it runs: `gram --help` stays fast
 
-    _require_dir(args.checkpoint, "CHECKPOINT")
+    if not args.checkpoint.exists():
+        raise CommandError(f"CHECKPOINT: {args.checkpoint} not found (a gramlib checkpoint folder, or an "
+                           f"authors' checkpoint file or folder)")
     _require_dir(args.wav_dir, "WAV_DIR")
     wavs = sorted(p for p in args.wav_dir.rglob("*") if p.suffix.lower() in (".wav", ".flac"))
     if not wavs:

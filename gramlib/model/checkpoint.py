@@ -8,8 +8,8 @@ A checkpoint directory holds
 
 Loading never unpickles: JSON and safetensors only, the state dict loaded strictly, and any
 difference (a missing or unexpected key, a shape, a changed byte) raises :class:`CheckpointError`
-naming it. A ``config.json`` without ``weights_sha256`` (e.g. written beside the weights of a
-resumable ``gramlib.train.trainstate`` checkpoint, which keeps optimizer and RNG state) loads too, unhashed.
+naming it. A resumable ``gramlib.train.trainstate`` checkpoint is one of these plus the optimizer and
+RNG state beside it. A ``config.json`` without ``weights_sha256`` (written by older versions) loads too, unhashed.
 Parts for other writers: :func:`checkpoint_config`, :func:`load_config`, :func:`load_weights`.
 """
 from __future__ import annotations

@@ -21,6 +21,7 @@ a dtype other than float32, NaN or inf, an empty clip or batch.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
@@ -29,7 +30,8 @@ import torch
 
 from ..core.config import resolve_variant, section
 from ..core.formats import AUDIO_CHANNELS
-from .checkpoint import load_gram
+from . import authors
+from .checkpoint import CONFIG, CheckpointError, load_gram
 from .features import instance_norm
 from .gram import build_model
 
@@ -133,13 +135,30 @@ class GRAMEmbedder(torch.nn.Module):
 
 
 # ---------------------------------------------------------------------- the HEAR functions
-def load_model(model_file_path: str = "") -> GRAMEmbedder:
-    """Load a GRAM checkpoint folder (or its model.safetensors / config.json path)."""
+def load_model(model_file_path: str = "", *, heads: int | None = None) -> GRAMEmbedder:
+    """Load a GRAM checkpoint: a gramlib folder (or its model.safetensors / config.json path), or the GRAM
+    authors' released weights in any layout :mod:`gramlib.model.authors_layout` reads (a Hugging Face
+    ``model.safetensors`` folder or file, a ``RuntimeGRAMT`` state dict, a Lightning ``.ckpt``), computed with
+    their numerics and our chunking (:mod:`gramlib.model.authors`; ``heads``: their attention heads when the
+    width does not say, as for widths that are not a multiple of 64)."""
     path = Path(model_file_path or "models/gram-binaural")
-    if path.is_file():
-        path = path.parent
-    extractor, model, config = load_gram(path)
-    return GRAMEmbedder(extractor, model, config)
+    folder = path.parent if path.is_file() else path
+    if is_gramlib_checkpoint(folder) and (path.is_dir() or path.name in (CONFIG, "model.safetensors")):
+        return GRAMEmbedder(*load_gram(folder))
+    if not path.exists():
+        raise CheckpointError(f"no GRAM checkpoint at {path}: expected a gramlib checkpoint folder (config.json + "
+                                f"model.safetensors) or an authors' checkpoint file or folder")
+    return GRAMEmbedder(*authors.load(path, heads=heads))
+
+
+def is_gramlib_checkpoint(folder: Path) -> bool:
+    """Whether ``folder`` holds our checkpoint format: its config.json has our ``format``, ``features`` and
+    ``model`` entries (a Hugging Face folder of the authors' has a config.json of its own, without them)."""
+    try:
+        meta = json.loads((Path(folder) / CONFIG).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and all(k in meta for k in ("format", "features", "model"))
 
 
 def get_timestamp_embeddings(audio: torch.Tensor, model: GRAMEmbedder) -> tuple[torch.Tensor, torch.Tensor]:

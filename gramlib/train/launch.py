@@ -22,8 +22,10 @@ import torch
 
 from ..core import config, sourcefiles
 from ..core.paths import Paths
+from ..core.scenefile import FIGURE1_FILE, save_scene
 from .batches import TrainData, TrainingError
 from .loop import Run
+from .reconstruct import figure1_scene
 
 
 def train_data(paths: Paths, fmt: str, params: dict) -> TrainData:
@@ -53,18 +55,26 @@ def make_run(slug: str, params: dict, paths: Paths, *, rank: int = 0, world: int
 
 
 def pretrain(slug: str, *, profile: str | None = None, progress: bool = True) -> dict:
-    """Train variant ``slug`` of the project around the working directory (see :func:`run_stage`)."""
-    return run_stage(config.load_params(profile=profile), Paths.here(), slug, progress=progress)
+    """Train variant ``slug`` of the project around the working directory (see :func:`run_stage`; no
+    Figure 1 file: that is the pipeline's)."""
+    return run_stage(config.load_params(profile=profile), Paths.here(), slug, progress=progress, figure1=False)
 
 
-def run_stage(params: dict, paths: Paths, variant: str, *, progress: bool = True) -> dict:
+def run_stage(params: dict, paths: Paths, variant: str, *, progress: bool = True, figure1: bool = True) -> dict:
     """The ``pretrain@<variant>`` stage: train to the variant's step budget, resuming from its newest
-    checkpoint; on several devices (``train.devices``) through torchrun. Returns the training summary."""
+    checkpoint; on several devices (``train.devices``) through torchrun. Then (``figure1``) the model's
+    reconstruction of held-out scene ``seed``, Figure 1's input, goes to ``results/train/<variant>/figure1.npz``
+    (:mod:`gramlib.core.scenefile`), so the figures stage draws it without loading the model.
+    Returns the training summary."""
     train_cfg = config.resolve_variant(params, variant)[2]
     torch.set_num_threads(train_cfg.torch_threads)
     if train_cfg.devices > 1:
-        return torchrun(variant, train_cfg.devices, profile=params["profile"])
-    return make_run(variant, params, paths).train(progress=progress)
+        summary = torchrun(variant, train_cfg.devices, profile=params["profile"])
+    else:
+        summary = make_run(variant, params, paths).train(progress=progress)
+    if figure1:
+        save_scene(paths.results / "train" / variant / FIGURE1_FILE, figure1_scene(paths, variant, seed=int(params["seed"])))
+    return summary
 
 
 def torchrun(slug: str, devices: int, *, profile: str) -> dict:

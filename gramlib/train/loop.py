@@ -77,6 +77,8 @@ class Run:
         self.optimizer = make_optimizer(self.model, train_cfg)
         self.dataset = batches.SceneBatches(data, fmt, train_cfg, seed, rank=rank, world=world)
         self.ckpt_dir = self.out_dir / "checkpoints"
+        for folder in (self.ckpt_dir, self.out_dir / "curve"):  # both exist, empty or not: dvc.yaml declares them
+            folder.mkdir(parents=True, exist_ok=True)
         self.step = self._resume()
         self.net = self._wrap()
 

@@ -1,7 +1,9 @@
-"""Resumable training state: model, optimizer and RNG as safetensors, scalars as JSON.
+"""Resumable training state: a model checkpoint plus the optimizer and RNG as safetensors, scalars as JSON.
 
-A checkpoint is a folder ``step-000123/`` holding ``model.safetensors``, ``optimizer.safetensors``
-and ``state.json``. It is written to a temporary folder and renamed into place, so a run killed
+A checkpoint is a folder ``step-000123/`` holding the model in the one checkpoint format of
+:mod:`gramlib.model.checkpoint` (``model.safetensors`` + ``config.json`` with the weights' SHA-256, so
+``load_gram`` reads it and a changed byte is caught), and beside it ``optimizer.safetensors`` and
+``state.json``. It is written to a temporary folder and renamed into place, so a run killed
 mid-write leaves the previous checkpoint intact. Loading never unpickles: tensors come from
 safetensors, everything else from JSON.
 """
@@ -15,6 +17,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from ..model.checkpoint import load_config, load_weights, save_checkpoint
 
 
 def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
@@ -31,20 +34,18 @@ def save_state(ckpt_dir: Path, step: int, model: torch.nn.Module, optimizer: tor
                *, config: dict, keep: int = 3, extra: dict | None = None) -> Path:
     """Write the state after ``step`` completed steps; keep the newest ``keep`` checkpoints.
 
-    ``config`` (the model's JSON config) is written beside the weights, so every checkpoint is also
-    loadable by :func:`gramlib.model.checkpoint.load_gram` (Figure 6 probes intermediate checkpoints).
+    The model is written by :func:`gramlib.model.checkpoint.save_checkpoint` with ``config``, so every
+    checkpoint is also loadable by :func:`gramlib.model.checkpoint.load_gram`.
     """
     ckpt_dir = Path(ckpt_dir)
     final = ckpt_dir / f"step-{step:07d}"
     tmp = ckpt_dir / f".tmp-step-{step:07d}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-              str(tmp / "model.safetensors"))
+    save_checkpoint(tmp, model, config=config)
     tensors, meta = _optimizer_tensors(optimizer)
     tensors["rng.torch"] = torch.get_rng_state()
     save_file(tensors, str(tmp / "optimizer.safetensors"))
-    (tmp / "config.json").write_text(json.dumps(config, indent=1))
     (tmp / "state.json").write_text(json.dumps({"step": step, "optimizer": meta, **(extra or {})}, indent=1))
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
@@ -63,7 +64,7 @@ def load_state(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimi
     """Restore model, optimizer and torch RNG from ``path``; returns its state.json."""
     path = Path(path)
     state = json.loads((path / "state.json").read_text())
-    model.load_state_dict(load_file(str(path / "model.safetensors")), strict=True)
+    load_weights(model, path, expected_sha256=load_config(path).get("weights_sha256"))
     tensors = load_file(str(path / "optimizer.safetensors"))
     torch.set_rng_state(tensors.pop("rng.torch"))
     per_param: dict[int, dict] = {}
