@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchaudio
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from gramlib.model import authors, authors_layout, checkpoint, hear
@@ -564,3 +564,16 @@ def test_foa_front_end_matches_the_authors_extractor_and_keeps_mono_unconverted(
     torch.testing.assert_close(FOA(wav), foa_features(authors.ambix_to_authors_foa(wav)), rtol=0, atol=1e-4)
     mono = plane_wave((1, 0, 0))[:, :1].expand(1, 4, -1)  # W = Y = Z = X, as gramlib.model.hear duplicates mono
     torch.testing.assert_close(FOA(mono), foa_features(mono), rtol=0, atol=1e-4)
+
+
+def test_a_safetensors_header_length_ending_in_0x80_is_not_taken_for_a_pickle(tmp_path):
+    """safetensors files start with their header's length: a low byte of 0x80 is also a pickle's first byte."""
+    tensors = load_file(str(write(authors_state(ours()), tmp_path / "w.safetensors")))
+    path = tmp_path / "padded.safetensors"
+    for pad in range(300):  # grow the header (its metadata) one character at a time until its length ends in 0x80
+        save_file(tensors, str(path), metadata={"pad": "x" * pad})
+        if path.read_bytes()[0] == 0x80:
+            break
+    else:
+        pytest.fail("no header length ending in 0x80 within 300 sizes")
+    assert authors_layout.read(path).container == "safetensors"

@@ -143,8 +143,11 @@ def read_tensors(path: Path | str) -> tuple[dict[str, torch.Tensor], str, Path]:
     if not file.is_file():
         raise fail(file, "no such file; expected a .safetensors file, a .pt/.bin state dict or a Lightning .ckpt")
     with open(file, "rb") as f:
-        head = f.read(4)
-    if head == b"PK\x03\x04" or head[:1] == b"\x80":  # a torch zip archive, or a legacy pickle
+        head = f.read(9)
+    # safetensors: an 8-byte little-endian header length, then the JSON header. Test it first: that length's
+    # low byte can be 0x80, a legacy pickle's first byte.
+    is_safetensors = len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < file.stat().st_size
+    if not is_safetensors and (head[:4] == b"PK\x03\x04" or head[:1] == b"\x80"):  # a torch zip, a legacy pickle
         return _read_torch(file)
     try:
         return load_file(str(file)), "safetensors", file
