@@ -1,12 +1,14 @@
 """Every paper figure of a run, written to ``figures/`` (PNG and PDF)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 
 from ..core.config import section
 from ..core.scenefile import FIGURE1_FILE, load_scene
+from .chance import constant_results, suite_dirs
 from .claims import write_claims
 from .panels import figure_1, figure_3, figure_6, figure_seld
 from .plots import NAMES, figure_2, figure_4, figure_5, save
@@ -41,7 +43,12 @@ def run_stage(params: dict, paths) -> list[Path]:
     evals = load_results(paths.results / "eval", only=pipeline_models(params))
     written = render_all(evals, paths.results / "eval", paths.results / "train", paths.figures, scene, dpi=cfg.dpi,
                          pretrain_clips=section(params, "sources").pretrain_clips, seld_dir=paths.results / "seld")
-    written += write_tables(paths.tables, evals, pool=cfg.score_pool, naive="naive", seld_dir=paths.results / "seld")
+    n_boot = section(params, "evaluate").bootstrap or 1000
+    chance = constant_results(suite_dirs(paths), n_boot=n_boot, seed=params["seed"])  # the tables' constant rows
+    paths.tables.mkdir(parents=True, exist_ok=True)
+    (paths.tables / "chance.json").write_text(json.dumps(chance, indent=1))
+    written += [paths.tables / "chance.json"]
+    written += write_tables(paths.tables, {**evals, chance["name"]: chance}, pool=cfg.score_pool, naive="naive",
+                            seld_dir=paths.results / "seld")
     details = load_results(paths.results / "eval", detail=True, only=pipeline_models(params))
-    return written + write_claims(paths.tables, details, n_boot=section(params, "evaluate").bootstrap or 1000,
-                                  seed=params["seed"])
+    return written + write_claims(paths.tables, details, n_boot=n_boot, seed=params["seed"])

@@ -161,6 +161,9 @@ def write_tables(out_dir: Path | str, results: dict[str, dict], pool, naive: str
     out_dir.mkdir(parents=True, exist_ok=True)
     df, written = tidy(results), []
     spread = "± is the sd across seeds where a model has several, else across folds."
+    if "constant" in results:  # the chance row (gramlib.figures.chance)
+        spread += (" `constant`: a constant predictor fitted on each task's training labels (majority class, best "
+                   "constant direction, median T60, no event).")
 
     def put(stem: str, table: pd.DataFrame, best: str | None, note: str, digits: int = 1) -> None:
         table.to_csv(out_dir / f"{stem}.csv")
