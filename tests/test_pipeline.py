@@ -172,3 +172,21 @@ def test_every_model_folder_has_a_card_with_its_scores(smoke_run):
             task = metrics["tasks"][result["dataset"]["type"]]
             assert result["metrics"][0]["value"] == pytest.approx(task[task["first_metric"]], abs=1e-6)
         assert "hear.load_model" in card
+
+
+def test_gram_pretrain_trains_and_resumes_a_variant_outside_dvc(smoke_run, tmp_path):
+    """`gram pretrain` on the smoke run's data, in another project folder: trains, then resumes to the same bits."""
+    work, env = smoke_run
+    (tmp_path / "params.yaml").write_text((work / "params.yaml").read_text())
+    (tmp_path / "data").symlink_to(work / "data")
+    steps = yaml.safe_load((work / "params.yaml").read_text())["profiles"]["smoke"]["train"]["steps_main"]
+    weights = tmp_path / "models" / "gram-binaural" / "model.safetensors"
+
+    def pretrain(*args) -> bytes:
+        done = subprocess.run([str(BIN / "gram"), "pretrain", "--variant", "gram-binaural", *args], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert json.loads(done.stdout.strip().splitlines()[-1])["steps"] == steps
+        return weights.read_bytes()
+
+    assert pretrain("--fresh") == pretrain()  # resuming a finished run changes nothing

@@ -98,6 +98,16 @@ def test_sigkill_then_resume_reaches_the_same_loss(project):
     assert steps == sorted(set(steps)), "resumed DVCLive log repeats or skips steps"
 
 
+def test_a_finished_run_started_again_keeps_its_summary(project):
+    """Nothing left to train: the summary keeps the finished run's loss and time (no NaN, no zeroed wall time)."""
+    launch(project, "gram-binaural")  # the run above is complete: resumes at its last step
+    first = summary(project, "gram-binaural")
+    launch(project, "gram-binaural")
+    again = summary(project, "gram-binaural")
+    assert again["final_loss"] == first["final_loss"] and math.isfinite(again["final_loss"])
+    assert again["wall_s"] == first["wall_s"] > 0 and again["wall_s_this_session"] == 0.0
+
+
 def test_changed_config_does_not_resume(project, capsys):
     from gramlib.train import launch as launcher
     from gramlib.core.paths import Paths

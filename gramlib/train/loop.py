@@ -243,7 +243,11 @@ class Run:
         if self.rank == 0:
             save_checkpoint(self.out_dir, self.model, config=self.config_dict())
             prior = _read_json(self.out_dir / "train_summary.json")
-            summary["wall_s"] = seconds + (prior.get("wall_s", 0.0) if prior.get("steps", 0) < self.steps else 0)
+            if math.isnan(loss) and prior.get("steps") == self.steps:  # no step was left: the finished run's figures
+                summary.update(final_loss=prior.get("final_loss"), wall_s_this_session=0.0)
+                seconds = 0.0
+            summary["wall_s"] = seconds + (prior.get("wall_s", 0.0) if prior.get("steps", 0) < self.steps
+                                           or seconds == 0.0 else 0)
             (self.out_dir / "train_summary.json").write_text(json.dumps(summary, indent=1))
             if live is not None:
                 live.end()
